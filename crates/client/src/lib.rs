@@ -1,0 +1,1 @@
+//! LogHog client library.

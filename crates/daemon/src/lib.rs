@@ -1,0 +1,8 @@
+//! loghogd as a library: configuration, ingest, routing and storage.
+//!
+//! Data flows one way: `ingest` decodes frames from sockets, `router`
+//! verifies and resolves each message to a facility file, `storage` owns the
+//! files. `run` wires them together and implements shutdown and reload.
+pub mod config;
+pub mod ingest;
+pub mod storage;

@@ -1,0 +1,1 @@
+//! LogHog wire protocol.
