@@ -1,1 +1,19 @@
-//! LogHog wire protocol.
+//! LogHog wire protocol, version 1: frames, messages, signing and payload
+//! compression.
+//!
+//! Sans-I/O: everything here works on byte slices, so the daemon (tokio) and
+//! the clients (blocking std::net) share one definition of the bytes.
+mod error;
+mod frame;
+mod message;
+mod payload;
+mod signing;
+
+pub use error::{FrameError, MessageError, PayloadError, SignatureError};
+pub use frame::{
+    DEFAULT_MAX_PAYLOAD, Decode, FLAG_ZLIB, FrameDecoder, HEADER_LEN, KNOWN_FLAGS, RawFrame,
+    decode_datagram, encode_frame,
+};
+pub use message::{Message, PROTOCOL_VERSION};
+pub use payload::{compress_payload, open_payload};
+pub use signing::signature_hex;
