@@ -2,7 +2,12 @@
 //!
 //! Data flows one way: `ingest` decodes frames from sockets, `router`
 //! verifies and resolves each message to a facility file, `storage` owns the
-//! files. `run` wires them together and implements shutdown and reload.
+//! files. [`run`] wires them together and implements shutdown and reload.
 pub mod config;
 pub mod ingest;
+pub mod logging;
+pub mod router;
+pub mod server;
 pub mod storage;
+
+pub use server::{RunContext, RunError, run};

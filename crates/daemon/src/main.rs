@@ -1,1 +1,89 @@
-fn main() {}
+//! `loghogd`: parse the command line, load and check the configuration,
+//! bind, then hand over to the library. Exit codes: 0, 78 for configuration
+//! errors, 70 for runtime failures.
+use std::process::ExitCode;
+
+use clap::Parser;
+use loghog_daemon::config::{Args, DaemonConfig, Facilities, sample};
+use loghog_daemon::ingest::Listeners;
+use loghog_daemon::{RunContext, logging};
+use tokio_util::sync::CancellationToken;
+
+const EX_CONFIG: u8 = 78;
+const EX_SOFTWARE: u8 = 70;
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if args.gen_config {
+        print!("{}", sample::sample_config());
+        return ExitCode::SUCCESS;
+    }
+    let mut problems = Vec::new();
+    let mut warnings = Vec::new();
+    let config = match DaemonConfig::load(&args) {
+        Ok((config, w)) => {
+            warnings.extend(w);
+            Some(config)
+        }
+        Err(errors) => {
+            problems.extend(errors);
+            None
+        }
+    };
+    let facilities = config
+        .as_ref()
+        .and_then(|c| match Facilities::load(&c.facilities_config) {
+            Ok((f, w)) => {
+                warnings.extend(w);
+                Some(f)
+            }
+            Err(errors) => {
+                problems.extend(errors);
+                None
+            }
+        });
+    for w in &warnings {
+        eprintln!("loghogd: warning: {w}");
+    }
+    for p in &problems {
+        eprintln!("loghogd: error: {p}");
+    }
+    let (Some(config), Some(facilities)) = (config, facilities) else {
+        eprintln!(
+            "loghogd: {} configuration error(s); not starting",
+            problems.len()
+        );
+        return ExitCode::from(EX_CONFIG);
+    };
+    if args.check_config {
+        println!(
+            "loghogd: configuration OK ({} and {})",
+            config.path.display(),
+            config.facilities_config.display()
+        );
+        return ExitCode::SUCCESS;
+    }
+    match start(config, facilities) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("loghogd: {e:#}");
+            ExitCode::from(EX_SOFTWARE)
+        }
+    }
+}
+
+fn start(config: DaemonConfig, facilities: Facilities) -> anyhow::Result<()> {
+    let log = logging::init(Some(&config.log), true)?;
+    let listeners = Listeners::bind(&config.server.listen, &config.server.listen_ssl)?;
+    loghog_daemon::run(
+        config,
+        RunContext {
+            facilities,
+            listeners,
+            shutdown: CancellationToken::new(),
+            log: Some(log),
+            on_ready: None,
+        },
+    )?;
+    Ok(())
+}

@@ -1,0 +1,196 @@
+//! Stream connections (plain TCP and TLS): the accept loop and the
+//! per-connection read loop.
+//!
+//! A connection reads as much as the socket has (up to a buffer that grows
+//! with the load), decodes every whole frame in it, and hands the resulting
+//! batch to the writers before reading again: when the writers fall behind,
+//! the socket stops being read and TCP pushes back on the client. The server
+//! never writes to a v1 connection.
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use loghog_proto::{Decode, FrameDecoder};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::net::TcpListener;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::router::Router;
+
+/// A connection's read buffer starts this large...
+const INITIAL_BUFFER: usize = 8 * 1024;
+/// ...and doubles, while reads fill it, up to this (a frame larger than
+/// this gets a buffer of its own size, up to `max_message_size`).
+const MAX_BUFFER: usize = 256 * 1024;
+/// A connection quiet this long gives its buffer back.
+const IDLE_SHRINK: Duration = Duration::from_secs(30);
+/// On shutdown a connection reads what has already arrived: it stops once
+/// the socket has been quiet this long...
+const DRAIN_QUIET: Duration = Duration::from_millis(100);
+/// ...or after this long in all.
+const DRAIN_LIMIT: Duration = Duration::from_secs(3);
+
+/// Shared by every stream listener: the connection limit and what each
+/// connection needs.
+#[derive(Clone)]
+pub struct StreamContext {
+    /// The router every connection feeds.
+    pub router: Arc<Router>,
+    /// Permits for open connections, TCP and TLS together.
+    pub limit: Arc<Semaphore>,
+    /// Cancelled when the daemon stops.
+    pub shutdown: CancellationToken,
+    /// Tracks every connection task so shutdown can wait for them.
+    pub tracker: TaskTracker,
+}
+
+impl StreamContext {
+    /// Waits for a connection permit; logs when the limit is what makes it
+    /// wait. None once the daemon is stopping.
+    pub async fn permit(&self, kind: &'static str) -> Option<OwnedSemaphorePermit> {
+        if let Ok(p) = self.limit.clone().try_acquire_owned() {
+            return Some(p);
+        }
+        tracing::warn!(
+            listener = kind,
+            "connection limit reached; new connections wait in the backlog"
+        );
+        tokio::select! {
+            p = self.limit.clone().acquire_owned() => p.ok(),
+            () = self.shutdown.cancelled() => None,
+        }
+    }
+}
+
+/// Accepts plain TCP connections until shutdown.
+pub async fn accept_plain(listener: TcpListener, ctx: StreamContext) {
+    loop {
+        let Some(permit) = ctx.permit("tcp").await else {
+            return;
+        };
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            () = ctx.shutdown.cancelled() => return,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let ctx2 = ctx.clone();
+                ctx.tracker.spawn(async move {
+                    serve(stream, peer, &ctx2).await;
+                    drop(permit);
+                });
+            }
+            Err(e) => accept_failed(&e).await,
+        }
+    }
+}
+
+/// Logs a failed accept and, for resource exhaustion, backs off briefly so
+/// the loop does not spin.
+pub async fn accept_failed(e: &std::io::Error) {
+    tracing::error!(error = %e, "accept failed");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+}
+
+/// Reads frames from one connection until it closes or the daemon stops.
+pub async fn serve<S: AsyncRead + Unpin>(mut stream: S, peer: SocketAddr, ctx: &StreamContext) {
+    tracing::debug!(peer = %peer, "connection opened");
+    let router = &ctx.router;
+    let mut decoder = FrameDecoder::new(router.max_payload());
+    let mut buf: Vec<u8> = Vec::new();
+    let mut target = INITIAL_BUFFER;
+    let mut batch = router.batch();
+    let mut drain_until = None;
+    loop {
+        let wanted = decoder.wanted(&buf).max(target);
+        if buf.capacity() < wanted {
+            buf.reserve_exact(wanted - buf.len());
+        }
+        let spare = buf.capacity() - buf.len();
+        let read = match drain_until {
+            None => tokio::select! {
+                biased;
+                () = ctx.shutdown.cancelled() => {
+                    drain_until = Some(tokio::time::Instant::now() + DRAIN_LIMIT);
+                    continue;
+                }
+                r = tokio::time::timeout(IDLE_SHRINK, stream.read_buf(&mut buf)) => match r {
+                    Ok(r) => r,
+                    Err(_) => {
+                        if buf.is_empty() {
+                            buf = Vec::new();
+                            target = INITIAL_BUFFER;
+                        }
+                        continue;
+                    }
+                },
+            },
+            Some(limit) => {
+                let quiet = tokio::time::Instant::now() + DRAIN_QUIET;
+                match tokio::time::timeout_at(quiet.min(limit), stream.read_buf(&mut buf)).await {
+                    Ok(r) => r,
+                    Err(_) => break,
+                }
+            }
+        };
+        let n = match read {
+            Ok(0) => {
+                if !buf.is_empty() || decoder.is_skipping() {
+                    router.rejects().report(
+                        peer,
+                        "partial_frame",
+                        &format!("client disconnected mid-frame; {} bytes discarded", buf.len()),
+                    );
+                }
+                break;
+            }
+            Ok(n) => n,
+            Err(e) => {
+                tracing::debug!(peer = %peer, error = %e, "connection read failed");
+                break;
+            }
+        };
+        if n == spare && target < MAX_BUFFER {
+            target *= 2;
+        }
+        batch.received_now();
+        let mut pos = 0;
+        loop {
+            match decoder.decode(&buf[pos..]) {
+                Decode::Frame { frame, consumed } => {
+                    router.route(&mut batch, peer, &frame);
+                    pos += consumed;
+                }
+                Decode::NeedMore { consumed } => {
+                    pos += consumed;
+                    break;
+                }
+                Decode::Rejected { error, consumed } => {
+                    router
+                        .rejects()
+                        .report(peer, error.reason(), &format!("{error}; skipped"));
+                    pos += consumed;
+                }
+            }
+        }
+        buf.drain(..pos);
+        if !batch.is_empty() {
+            match router.commit(&mut batch).await {
+                Ok(synced) => {
+                    for s in synced {
+                        let _ = s.await;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+    }
+    tracing::debug!(peer = %peer, "connection closed");
+}
+
+/// Turns a std listener bound before the runtime into a tokio one.
+pub fn into_tokio(listener: std::net::TcpListener) -> std::io::Result<TcpListener> {
+    TcpListener::from_std(listener)
+}

@@ -1,0 +1,236 @@
+//! The router: from frames to lines in per-file batches.
+//!
+//! A connection feeds every frame it has read to one [`Batch`]; the router
+//! opens the payload, parses and verifies the message, resolves the facility
+//! and appends the formatted line to the group for its file. When the read
+//! is done the groups go to the writers whole, so records from one read are
+//! written together and records from different peers never mix inside a line.
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use loghog_proto::{Message, RawFrame, open_payload};
+use tokio::sync::oneshot;
+
+use crate::config::{Facilities, Facility};
+use crate::ingest::rejects::Rejects;
+use crate::storage::line::{LineClock, live_path};
+use crate::storage::writer::{StorageClosed, StorageHandle, WriteBatch};
+
+/// Shared, reloadable routing state.
+pub struct Router {
+    facilities: ArcSwap<Facilities>,
+    logdir: PathBuf,
+    gzip: bool,
+    max_payload: usize,
+    storage: StorageHandle,
+    rejects: Arc<Rejects>,
+}
+
+impl Router {
+    /// A router over `facilities` writing under `logdir` (`gzip`: live files
+    /// are `.log.gz`).
+    pub fn new(
+        facilities: Facilities,
+        logdir: PathBuf,
+        gzip: bool,
+        max_payload: usize,
+        storage: StorageHandle,
+        rejects: Arc<Rejects>,
+    ) -> Router {
+        Router {
+            facilities: ArcSwap::from_pointee(facilities),
+            logdir,
+            gzip,
+            max_payload,
+            storage,
+            rejects,
+        }
+    }
+
+    /// Replaces the facilities (SIGHUP); batches in progress finish with the
+    /// old ones.
+    pub fn reload(&self, facilities: Facilities) {
+        self.facilities.store(Arc::new(facilities));
+    }
+
+    /// The largest payload (and inflated payload) accepted.
+    pub fn max_payload(&self) -> usize {
+        self.max_payload
+    }
+
+    /// The bad-input log.
+    pub fn rejects(&self) -> &Rejects {
+        &self.rejects
+    }
+
+    /// The writers.
+    pub fn storage(&self) -> &StorageHandle {
+        &self.storage
+    }
+
+    /// Starts a batch of records read together.
+    pub fn batch(&self) -> Batch {
+        Batch {
+            facilities: self.facilities.load_full(),
+            groups: Vec::new(),
+            clock: LineClock::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Routes one frame into `batch`; a frame that cannot be written is
+    /// reported and dropped, nothing else is affected.
+    pub fn route(&self, batch: &mut Batch, peer: SocketAddr, frame: &RawFrame<'_>) {
+        let mut scratch = std::mem::take(&mut batch.scratch);
+        if let Err((reason, detail)) = self.route_inner(batch, peer, frame, &mut scratch) {
+            self.rejects.report(peer, reason, &detail);
+        }
+        batch.scratch = scratch;
+    }
+
+    fn route_inner(
+        &self,
+        batch: &mut Batch,
+        peer: SocketAddr,
+        frame: &RawFrame<'_>,
+        scratch: &mut Vec<u8>,
+    ) -> Result<(), (&'static str, String)> {
+        let json =
+            open_payload(frame, self.max_payload, scratch).map_err(|e| (e.reason(), e.to_string()))?;
+        let msg = Message::parse(json).map_err(|e| (e.reason(), e.to_string()))?;
+        let Some(facility) = batch.facilities.resolve(&msg.app_id, &msg.module) else {
+            return Err(("unknown_app", format!("unknown app_id {:?}", msg.app_id)));
+        };
+        if let Some(secret) = &facility.secret {
+            msg.verify(secret.as_bytes()).map_err(|e| {
+                (
+                    e.reason(),
+                    format!(
+                        "{e} for app {:?} module {:?}: record dropped",
+                        msg.app_id, msg.module
+                    ),
+                )
+            })?;
+        }
+        let peer_ip;
+        let hostname: &str = match &msg.hostname {
+            Some(h) => h,
+            None => {
+                peer_ip = peer.ip().to_string();
+                &peer_ip
+            }
+        };
+        let facility = facility.clone();
+        let group = batch.group(&facility, hostname);
+        batch.clock_line(group, hostname, &msg.body);
+        Ok(())
+    }
+
+    /// Hands the batch's groups to the writers, waiting for room (TCP, TLS).
+    /// Returns receivers that fire once `fsync` facilities have synced.
+    pub async fn commit(&self, batch: &mut Batch) -> Result<Vec<oneshot::Receiver<()>>, StorageClosed> {
+        let mut synced = Vec::new();
+        for wb in self.take_batches(batch) {
+            let mut wb = wb;
+            if wb.facility.fsync {
+                let (tx, rx) = oneshot::channel();
+                wb.ack = Some(tx);
+                synced.push(rx);
+            }
+            self.storage.write(wb).await?;
+        }
+        Ok(synced)
+    }
+
+    /// Hands the batch's groups to the writers if they have room; counts and
+    /// drops what does not fit (UDP).
+    pub fn try_commit(&self, batch: &mut Batch, peer: SocketAddr) {
+        for wb in self.take_batches(batch) {
+            if let Err(wb) = self.storage.try_write(wb) {
+                self.rejects.report(
+                    peer,
+                    "queue_full",
+                    &format!("writer queue full: {} datagram records dropped", wb.records),
+                );
+            }
+        }
+    }
+
+    fn take_batches(&self, batch: &mut Batch) -> Vec<WriteBatch> {
+        let mut out = Vec::with_capacity(batch.groups.len());
+        for g in batch.groups.drain(..) {
+            if g.records == 0 {
+                continue;
+            }
+            let host = g.facility.file_per_host.then_some(g.host.as_str());
+            out.push(WriteBatch {
+                path: live_path(&self.logdir, &g.facility.app, &g.facility.name, host, self.gzip),
+                facility: g.facility,
+                data: g.lines,
+                records: g.records,
+                ack: None,
+            });
+        }
+        batch.facilities = self.facilities.load_full();
+        out
+    }
+}
+
+/// Records read together, grouped by destination file.
+pub struct Batch {
+    facilities: Arc<Facilities>,
+    groups: Vec<Group>,
+    clock: LineClock,
+    scratch: Vec<u8>,
+}
+
+struct Group {
+    facility: Arc<Facility>,
+    /// The host name as sent; only part of the key with `file_per_host`.
+    host: String,
+    lines: Vec<u8>,
+    records: u32,
+}
+
+impl Batch {
+    /// Takes the time of receipt for the records that follow.
+    pub fn received_now(&mut self) {
+        self.clock.tick();
+    }
+
+    /// Whether nothing has been routed since the last commit.
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+
+    fn group(&mut self, facility: &Arc<Facility>, host: &str) -> usize {
+        // A read usually feeds one or two files: a linear scan beats hashing.
+        let found = self.groups.iter().position(|g| {
+            Arc::ptr_eq(&g.facility, facility) && (!facility.file_per_host || g.host == host)
+        });
+        match found {
+            Some(i) => i,
+            None => {
+                self.groups.push(Group {
+                    facility: facility.clone(),
+                    host: if facility.file_per_host {
+                        host.to_owned()
+                    } else {
+                        String::new()
+                    },
+                    lines: Vec::with_capacity(16 * 1024),
+                    records: 0,
+                });
+                self.groups.len() - 1
+            }
+        }
+    }
+
+    fn clock_line(&mut self, group: usize, hostname: &str, body: &str) {
+        let g = &mut self.groups[group];
+        self.clock.format_line(&mut g.lines, hostname, body);
+        g.records += 1;
+    }
+}

@@ -1,0 +1,203 @@
+//! The running daemon: wires listeners, router and writers together and
+//! implements reload (SIGHUP) and shutdown as a protocol.
+//!
+//! Shutdown: stop accepting; every connection reads what its peer has
+//! already sent and hands it over; the writers write, sync and close; then
+//! `run` returns. Everything runs under one deadline.
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::UdpSocket;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{DaemonConfig, Facilities};
+use crate::ingest::Listeners;
+use crate::ingest::rejects::Rejects;
+use crate::ingest::stream::{self, StreamContext};
+use crate::ingest::udp;
+use crate::logging::LogHandle;
+use crate::router::Router;
+use crate::storage::writer::{Command, Storage, StorageSettings};
+
+/// How long shutdown may take before connections are abandoned.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
+/// How often writers hand pending lines to the OS even below `flush_every`.
+const TICK: Duration = Duration::from_secs(1);
+
+/// Why the daemon could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The runtime or a writer thread could not start.
+    #[error("cannot start: {0}")]
+    Start(#[from] std::io::Error),
+}
+
+/// What `run` needs besides the configuration.
+pub struct RunContext {
+    /// The validated facilities.
+    pub facilities: Facilities,
+    /// Sockets bound before the runtime started.
+    pub listeners: Listeners,
+    /// Cancel to stop the daemon (signals do it too).
+    pub shutdown: CancellationToken,
+    /// The internal log, reopened on SIGHUP.
+    pub log: Option<LogHandle>,
+    /// Called once every listener is serving.
+    pub on_ready: Option<Box<dyn FnOnce() + Send>>,
+}
+
+/// Runs the daemon until `shutdown` is cancelled or SIGTERM/SIGINT arrives.
+pub fn run(config: DaemonConfig, cx: RunContext) -> Result<(), RunError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("loghogd-io")
+        .build()?;
+    runtime.block_on(serve(config, cx))
+}
+
+async fn serve(config: DaemonConfig, cx: RunContext) -> Result<(), RunError> {
+    let RunContext {
+        facilities,
+        listeners,
+        shutdown,
+        log,
+        on_ready,
+    } = cx;
+    let shards = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4));
+    let storage = Storage::start(&StorageSettings {
+        shards,
+        queue_batches: 256,
+    })?;
+    let rejects = Arc::new(Rejects::new());
+    let router = Arc::new(Router::new(
+        facilities,
+        config.logdir.clone(),
+        config.compressor.compress_on_write,
+        config.server.max_message_size,
+        storage.handle(),
+        rejects,
+    ));
+    let tracker = TaskTracker::new();
+    let ctx = StreamContext {
+        router: router.clone(),
+        limit: Arc::new(Semaphore::new(config.server.max_connections.max(1))),
+        shutdown: shutdown.clone(),
+        tracker: tracker.clone(),
+    };
+    for (proto, addr) in listeners.local_addrs() {
+        tracing::info!(proto, addr = %addr, "listening");
+    }
+    for l in listeners.tcp {
+        let l = stream::into_tokio(l)?;
+        tracker.spawn(stream::accept_plain(l, ctx.clone()));
+    }
+    for s in listeners.udp {
+        let s = UdpSocket::from_std(s)?;
+        tracker.spawn(udp::serve_udp(s, router.clone(), shutdown.clone()));
+    }
+    if !listeners.tls.is_empty() {
+        tracing::error!("TLS listeners are configured but not supported by this build");
+    }
+    let storage_handle = storage.handle();
+    let ticker = tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            let mut every = tokio::time::interval(TICK);
+            loop {
+                tokio::select! {
+                    _ = every.tick() => storage_handle.broadcast(|| Command::Tick),
+                    () = shutdown.cancelled() => return,
+                }
+            }
+        }
+    });
+    let signals = tokio::spawn(handle_signals(
+        config.path.clone(),
+        config.facilities_config.clone(),
+        router.clone(),
+        log,
+        shutdown.clone(),
+    ));
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), "loghogd started");
+    if let Some(ready) = on_ready {
+        ready();
+    }
+
+    shutdown.cancelled().await;
+    tracing::info!("stopping: finishing what clients have sent");
+    tracker.close();
+    if tokio::time::timeout(SHUTDOWN_DEADLINE, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections did not finish in time");
+    }
+    ticker.abort();
+    signals.abort();
+    storage.shutdown().await;
+    tracing::info!("loghogd stopped");
+    Ok(())
+}
+
+async fn handle_signals(
+    config_path: PathBuf,
+    facilities_path: PathBuf,
+    router: Arc<Router>,
+    log: Option<LogHandle>,
+    shutdown: CancellationToken,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::hangup()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    let started_config = std::fs::read(&config_path).ok();
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                reload(&facilities_path, &router, log.as_ref());
+                if std::fs::read(&config_path).ok() != started_config {
+                    tracing::warn!(path = %config_path.display(), "loghogd.conf changed; restart loghogd to apply it");
+                }
+            }
+            _ = term.recv() => { tracing::info!(signal = "SIGTERM", "shutdown requested"); shutdown.cancel(); return; }
+            _ = int.recv() => { tracing::info!(signal = "SIGINT", "shutdown requested"); shutdown.cancel(); return; }
+        }
+    }
+}
+
+/// SIGHUP: re-read facilities.conf (keeping the running one if the new one
+/// is invalid) and reopen every file.
+fn reload(facilities_path: &std::path::Path, router: &Router, log: Option<&LogHandle>) {
+    if let Some(log) = log {
+        if let Err(e) = log.reopen() {
+            tracing::error!(error = %e, "cannot reopen the internal log");
+        }
+    }
+    match Facilities::load(facilities_path) {
+        Ok((facilities, warnings)) => {
+            for w in warnings {
+                tracing::warn!("{w}");
+            }
+            router.reload(facilities);
+            tracing::info!(path = %facilities_path.display(), "facilities reloaded");
+        }
+        Err(errors) => {
+            for e in &errors {
+                tracing::error!("{e}");
+            }
+            tracing::error!(
+                errors = errors.len(),
+                "facilities.conf is invalid; keeping the running configuration"
+            );
+        }
+    }
+    router.storage().broadcast(|| Command::Reopen);
+}
