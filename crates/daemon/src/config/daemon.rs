@@ -438,8 +438,10 @@ impl DaemonConfig {
         let user = args.user.clone().filter(|u| !u.is_empty()).or(user);
 
         if !r.errors.is_empty() {
+            r.errors.sort_by_key(|e| e.line);
             return Err(r.errors);
         }
+        warnings.sort_by_key(|w| w.line);
         let config = DaemonConfig {
             path: path.to_path_buf(),
             daemon: daemon || args.daemon,
@@ -666,4 +668,374 @@ fn parse_address(item: &str, default_port: u16, family: Family) -> Result<Vec<So
 enum HostPart<'a> {
     Ip(IpAddr),
     Name(&'a str),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONF: &str = "/etc/loghogd/loghogd.conf";
+
+    fn load(text: &str) -> Result<(DaemonConfig, Vec<ConfigWarning>), Vec<ConfigError>> {
+        DaemonConfig::parse(Path::new(CONF), text, &Args::with_config(CONF))
+    }
+
+    fn ok(text: &str) -> DaemonConfig {
+        let (config, warnings) = load(text).unwrap_or_else(|e| panic!("{e:#?}"));
+        assert!(warnings.is_empty(), "{warnings:#?}");
+        config
+    }
+
+    fn errors(text: &str) -> Vec<String> {
+        match load(text) {
+            Ok(c) => panic!("expected errors, got {c:#?}"),
+            Err(e) => e.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    const MIN: &str = "[main]\nfacilities_config = facilities.conf\n";
+
+    fn v4(s: &str) -> SocketAddr {
+        s.parse().expect("test address")
+    }
+
+    #[test]
+    fn defaults() {
+        let c = ok(MIN);
+        assert_eq!(c.path, PathBuf::from(CONF));
+        assert!(!c.daemon);
+        assert_eq!(c.user, None);
+        assert_eq!(c.workdir, PathBuf::from("/var/lib/loghogd"));
+        assert_eq!(c.logdir, PathBuf::from("/var/log/loghogd"));
+        assert_eq!(c.rundir, PathBuf::from("/var/run/loghogd"));
+        assert_eq!(
+            c.facilities_config,
+            PathBuf::from("/etc/loghogd/facilities.conf")
+        );
+        assert_eq!(c.pidfile, PathBuf::from("/var/run/loghogd/loghogd.pid"));
+        assert_eq!(
+            c.log.filename,
+            PathBuf::from("/var/log/loghogd/loghogd.log")
+        );
+        assert_eq!(c.log.backup_count, 14);
+        assert_eq!(c.log.when, "MIDNIGHT");
+        assert_eq!(c.log.level, LevelFilter::INFO);
+        assert_eq!(c.compressor.format, CompressFormat::Xz);
+        assert_eq!(c.compressor.level, 6);
+        assert!(!c.compressor.compress_on_write);
+        assert_eq!(
+            c.server.listen,
+            vec![v4("127.0.0.1:5566"), v4("[::1]:5566")]
+        );
+        assert!(c.server.listen_ssl.is_empty());
+        assert_eq!(c.server.pemfile, None);
+        assert_eq!(c.server.cacert, None);
+        assert_eq!(c.server.max_message_size, 1_048_576);
+        assert_eq!(c.server.max_connections, 10_000);
+        assert_eq!(c.server.handshake_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn every_key_read() {
+        let c = ok(
+            "[main]\ndaemon = Yes\nuser = loghog\nworkdir = /w\nlogdir: /l\nrundir = /r\n\
+             facilities_config = /f/fac.conf\npidfile = /p/x.pid\n\
+             [log]\nfilename = /l/own.log\nbackup_count = 0\nwhen = w6\nlevel = warning\n\
+             [compressor]\nformat = GZIP\nlevel = 9\ncompress_on_write = on\n\
+             [server]\nlisten_ipv4 = 10.0.0.5:16655, 127.0.0.1\nlisten_ipv6 = [::0]:5588,[::1]\n\
+             default_port = 7000\nlisten_ipv4_ssl = 127.0.0.1\nlisten_ipv6_ssl =\ndefault_port_ssl = 7001\n\
+             pemfile = server.pem\ncacert = /ca/ca.cert\nmax_message_size = 8192\n\
+             max_connections = 5\nhandshake_timeout = 2.5\n",
+        );
+        assert!(c.daemon);
+        assert_eq!(c.user.as_deref(), Some("loghog"));
+        assert_eq!(c.workdir, PathBuf::from("/w"));
+        assert_eq!(c.logdir, PathBuf::from("/l"));
+        assert_eq!(c.rundir, PathBuf::from("/r"));
+        assert_eq!(c.facilities_config, PathBuf::from("/f/fac.conf"));
+        assert_eq!(c.pidfile, PathBuf::from("/p/x.pid"));
+        assert_eq!(c.log.filename, PathBuf::from("/l/own.log"));
+        assert_eq!(c.log.backup_count, 0);
+        assert_eq!(c.log.when, "W6");
+        assert_eq!(c.log.level, LevelFilter::WARN);
+        assert_eq!(c.compressor.format, CompressFormat::Gzip);
+        assert_eq!(c.compressor.format.extension(), "gz");
+        assert_eq!(c.compressor.level, 9);
+        assert!(c.compressor.compress_on_write);
+        assert_eq!(
+            c.server.listen,
+            vec![
+                v4("10.0.0.5:16655"),
+                v4("127.0.0.1:7000"),
+                v4("[::]:5588"),
+                v4("[::1]:7000")
+            ]
+        );
+        assert_eq!(c.server.listen_ssl, vec![v4("127.0.0.1:7001")]);
+        assert_eq!(
+            c.server.pemfile,
+            Some(PathBuf::from("/etc/loghogd/server.pem"))
+        );
+        assert_eq!(c.server.cacert, Some(PathBuf::from("/ca/ca.cert")));
+        assert_eq!(c.server.max_message_size, 8192);
+        assert_eq!(c.server.max_connections, 5);
+        assert_eq!(c.server.handshake_timeout, Duration::from_millis(2500));
+    }
+
+    #[test]
+    fn relative_paths_are_from_the_config_directory() {
+        let c = ok(
+            "[main]\nfacilities_config = fac/facilities.conf\nworkdir = state\nlogdir = ../logs\n\
+                    rundir = run\npidfile = d.pid\n[log]\nfilename = own.log\n",
+        );
+        assert_eq!(
+            c.facilities_config,
+            PathBuf::from("/etc/loghogd/fac/facilities.conf")
+        );
+        assert_eq!(c.workdir, PathBuf::from("/etc/loghogd/state"));
+        assert_eq!(c.logdir, PathBuf::from("/etc/loghogd/../logs"));
+        assert_eq!(c.rundir, PathBuf::from("/etc/loghogd/run"));
+        // A relative pidfile lives in rundir.
+        assert_eq!(c.pidfile, PathBuf::from("/etc/loghogd/run/d.pid"));
+        assert_eq!(c.log.filename, PathBuf::from("/etc/loghogd/own.log"));
+    }
+
+    #[test]
+    fn internal_log_follows_logdir_by_default() {
+        let c = ok("[main]\nfacilities_config = f.conf\nlogdir = /srv/logs\n");
+        assert_eq!(c.log.filename, PathBuf::from("/srv/logs/loghogd.log"));
+    }
+
+    #[test]
+    fn command_line_overrides_relative_to_the_current_directory() {
+        let cwd = std::env::current_dir().expect("cwd");
+        let args = Args {
+            config: CONF.into(),
+            facilities_config: Some("my/fac.conf".into()),
+            daemon: true,
+            log: Some("own.log".into()),
+            log_dir: Some("/abs/logs".into()),
+            pid: Some("x.pid".into()),
+            run_dir: Some("run".into()),
+            work_dir: Some("work".into()),
+            user: Some("nobody".into()),
+            ..Args::default()
+        };
+        let text = "[main]\ndaemon = no\nuser = loghog\nfacilities_config = f.conf\nworkdir = /w\n\
+                    logdir = /l\nrundir = /r\npidfile = /p.pid\n[log]\nfilename = /own.log\n";
+        let (c, _) = DaemonConfig::parse(Path::new(CONF), text, &args).expect("valid");
+        assert!(c.daemon);
+        assert_eq!(c.user.as_deref(), Some("nobody"));
+        assert_eq!(c.facilities_config, cwd.join("my/fac.conf"));
+        assert_eq!(c.log.filename, cwd.join("own.log"));
+        assert_eq!(c.logdir, PathBuf::from("/abs/logs"));
+        assert_eq!(c.pidfile, cwd.join("x.pid"));
+        assert_eq!(c.rundir, cwd.join("run"));
+        assert_eq!(c.workdir, cwd.join("work"));
+
+        // --run-dir moves a relative pidfile from the file with it.
+        let args = Args {
+            run_dir: Some("/tmp/rd".into()),
+            ..Args::with_config(CONF)
+        };
+        let (c, _) = DaemonConfig::parse(Path::new(CONF), MIN, &args).expect("valid");
+        assert_eq!(c.pidfile, PathBuf::from("/tmp/rd/loghogd.pid"));
+
+        // -F supplies a missing facilities_config.
+        let args = Args {
+            facilities_config: Some("/x/f.conf".into()),
+            ..Args::with_config(CONF)
+        };
+        let (c, _) = DaemonConfig::parse(Path::new(CONF), "", &args).expect("valid");
+        assert_eq!(c.facilities_config, PathBuf::from("/x/f.conf"));
+    }
+
+    #[test]
+    fn missing_facilities_config_is_an_error() {
+        let e = errors("[main]\ndaemon = no\n");
+        assert_eq!(e.len(), 1);
+        assert!(
+            e[0].starts_with("/etc/loghogd/loghogd.conf:1: "),
+            "{}",
+            e[0]
+        );
+        assert!(e[0].contains("facilities_config"), "{}", e[0]);
+        let e = errors("");
+        assert!(e[0].starts_with("/etc/loghogd/loghogd.conf: "), "{}", e[0]);
+    }
+
+    #[test]
+    fn all_errors_are_collected_with_line_and_value() {
+        let text = "[main]\nfacilities_config = f.conf\ndaemon = maybe\nstray line\n\
+                    [log]\nbackup_count = -1\nwhen = W7\nlevel = LOUD\n\
+                    [compressor]\nformat = zip\nlevel = 10\ncompress_on_write = 2\n\
+                    [server]\ndefault_port = 70000\nlisten_ipv4 = 1.2.3.4:x, ::1, 300.1.1.1\n\
+                    listen_ipv6 = 127.0.0.1, [::1]:99999, [fe80::1\nmax_message_size = 0\n\
+                    max_connections = lots\nhandshake_timeout = -3\n";
+        let e = errors(text);
+        let expect = [
+            (3, "'maybe'"),
+            (4, "'stray line'"),
+            (6, "'-1'"),
+            (7, "'W7'"),
+            (8, "'LOUD'"),
+            (10, "'zip'"),
+            (11, "'10'"),
+            (12, "'2'"),
+            (14, "'70000'"),
+            (15, "'1.2.3.4:x'"),
+            (15, "'::1'"),
+            (15, "'300.1.1.1'"),
+            (16, "'127.0.0.1'"),
+            (16, "'[::1]:99999'"),
+            (16, "'[fe80::1'"),
+            (17, "'0'"),
+            (18, "'lots'"),
+            (19, "'-3'"),
+        ];
+        for (line, value) in expect {
+            let prefix = format!("/etc/loghogd/loghogd.conf:{line}: ");
+            assert!(
+                e.iter()
+                    .any(|m| m.starts_with(&prefix) && m.contains(value)),
+                "no error at line {line} quoting {value} in {e:#?}"
+            );
+        }
+        assert_eq!(e.len(), expect.len(), "{e:#?}");
+    }
+
+    #[test]
+    fn unknown_sections_and_keys_are_warnings() {
+        let (c, w) =
+            load("[main]\nfacilities_config = f.conf\nlogdirr = /x\n[extra]\na = 1\n[Server]\n")
+                .expect("warnings only");
+        assert_eq!(c.logdir, PathBuf::from("/var/log/loghogd"));
+        let w: Vec<String> = w.iter().map(ToString::to_string).collect();
+        assert_eq!(w.len(), 3, "{w:#?}");
+        assert!(
+            w[0].starts_with("/etc/loghogd/loghogd.conf:3: ")
+                && w[0].contains("'logdirr'")
+                && w[0].contains("[main]")
+        );
+        assert!(w[1].contains(":4: ") && w[1].contains("[extra]"));
+        assert!(w[2].contains(":6: ") && w[2].contains("[Server]"));
+    }
+
+    #[test]
+    fn ssl_addresses_need_pemfile_and_cacert() {
+        let e = errors("[main]\nfacilities_config = f.conf\n[server]\nlisten_ipv6_ssl = [::1]\n");
+        assert_eq!(e.len(), 2, "{e:#?}");
+        assert!(e[0].contains(":4: ") && e[0].contains("pemfile"));
+        assert!(e[1].contains(":4: ") && e[1].contains("cacert"));
+        // Without ssl addresses they are not needed.
+        ok("[main]\nfacilities_config = f.conf\n[server]\nlisten_ipv4_ssl =\n");
+    }
+
+    #[test]
+    fn addresses() {
+        let c = ok(
+            "[main]\nfacilities_config = f.conf\n[server]\nlisten_ipv4 = 127.0.0.1:0, , 127.0.0.1:0\n\
+                    listen_ipv6 =\nlisten_ipv4_ssl = 127.0.0.2\nlisten_ipv6_ssl = ::1, [::2]:1\n\
+                    pemfile = p.pem\ncacert = ca.cert\n",
+        );
+        // Port 0 is accepted, duplicates dropped, empty items ignored.
+        assert_eq!(c.server.listen, vec![v4("127.0.0.1:0")]);
+        assert_eq!(
+            c.server.listen_ssl,
+            vec![v4("127.0.0.2:5577"), v4("[::1]:5577"), v4("[::2]:1")]
+        );
+        // Both lists empty: listen nowhere.
+        let c =
+            ok("[main]\nfacilities_config = f.conf\n[server]\nlisten_ipv4 =\nlisten_ipv6 = \"\"\n");
+        assert!(c.server.listen.is_empty());
+    }
+
+    #[test]
+    fn host_names_resolve_by_family() {
+        let c = ok(
+            "[main]\nfacilities_config = f.conf\n[server]\nlisten_ipv4 = localhost:15566\nlisten_ipv6 =\n",
+        );
+        assert!(!c.server.listen.is_empty());
+        assert!(
+            c.server
+                .listen
+                .iter()
+                .all(|a| a.is_ipv4() && a.port() == 15566),
+            "{:?}",
+            c.server.listen
+        );
+        let e = errors(
+            "[main]\nfacilities_config = f.conf\n[server]\nlisten_ipv4 = no-such-host.invalid\n",
+        );
+        assert!(
+            e[0].contains(":4: ") && e[0].contains("'no-such-host.invalid'"),
+            "{e:#?}"
+        );
+    }
+
+    #[test]
+    fn level_and_when_spellings() {
+        for (v, want) in [
+            ("debug", LevelFilter::DEBUG),
+            ("INFO", LevelFilter::INFO),
+            ("Warn", LevelFilter::WARN),
+            ("ERROR", LevelFilter::ERROR),
+            ("critical", LevelFilter::ERROR),
+        ] {
+            assert_eq!(parse_level(v), Ok(want), "{v}");
+        }
+        for (v, want) in [
+            ("s", "S"),
+            ("M", "M"),
+            ("h", "H"),
+            ("D", "D"),
+            ("Midnight", "MIDNIGHT"),
+            ("w0", "W0"),
+        ] {
+            assert_eq!(parse_when(v).as_deref(), Ok(want), "{v}");
+        }
+        for bad in ["W", "W7", "X", "daily", ""] {
+            assert!(parse_when(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn compress_formats() {
+        assert_eq!(
+            CompressFormat::parse("xz").map(|f| f.extension()),
+            Some("xz")
+        );
+        assert_eq!(
+            CompressFormat::parse("bzip2").map(|f| f.extension()),
+            Some("bz2")
+        );
+        assert_eq!(
+            CompressFormat::parse("gzip").map(|f| f.extension()),
+            Some("gz")
+        );
+        assert_eq!(CompressFormat::parse("zstd"), None);
+    }
+
+    #[test]
+    fn load_reads_the_file_and_reports_a_missing_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conf = dir.path().join("loghogd.conf");
+        std::fs::write(
+            &conf,
+            "[main]\nfacilities_config = facilities.conf\nrundir = run\n",
+        )
+        .expect("write");
+        let (c, _) = DaemonConfig::load(&Args::with_config(&conf)).expect("valid");
+        assert_eq!(c.path, conf);
+        assert_eq!(c.facilities_config, dir.path().join("facilities.conf"));
+        assert_eq!(c.pidfile, dir.path().join("run").join("loghogd.pid"));
+
+        let missing = dir.path().join("nope.conf");
+        let e = DaemonConfig::load(&Args::with_config(&missing)).expect_err("missing file");
+        assert!(
+            e.iter()
+                .any(|e| e.line == 0 && e.path == missing && e.message.contains("cannot read")),
+            "{e:#?}"
+        );
+    }
 }

@@ -179,11 +179,11 @@ impl Facilities {
                 ));
                 continue;
             };
-            if let Some(f) = build(path, h, s, Some(&settings[root_idx]), &mut errors) {
-                if let Some(app) = apps.get_mut(h.app) {
-                    app.max_depth = app.max_depth.max(h.module.split('.').count());
-                    app.modules.insert(h.module.clone(), Arc::new(f));
-                }
+            // The app is missing here only if its root section had errors.
+            let built = build(path, h, s, Some(&settings[root_idx]), &mut errors);
+            if let (Some(f), Some(app)) = (built, apps.get_mut(h.app)) {
+                app.max_depth = app.max_depth.max(h.module.split('.').count());
+                app.modules.insert(h.module.clone(), Arc::new(f));
             }
         }
 
@@ -413,14 +413,12 @@ fn build(
         ));
     }
     let max_size = s.max_size.or(root.and_then(|r| r.max_size));
-    if let Some((None, rotate_line)) = &s.rotate {
-        if max_size.is_none() {
-            errors.push(ConfigError::new(
-                path,
-                *rotate_line,
-                format!("[{name}] rotate = size needs max_size (in bytes)"),
-            ));
-        }
+    if let (Some((None, rotate_line)), None) = (&s.rotate, max_size) {
+        errors.push(ConfigError::new(
+            path,
+            *rotate_line,
+            format!("[{name}] rotate = size needs max_size (in bytes)"),
+        ));
     }
     let (Some((schedule, _)), Some(backup_count)) = (&s.rotate, s.backup_count) else {
         return None;
@@ -454,4 +452,317 @@ fn build(
         secret,
         fsync: s.fsync.or(root.and_then(|r| r.fsync)).unwrap_or(false),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PATH: &str = "/etc/loghogd/facilities.conf";
+
+    fn ok(text: &str) -> Facilities {
+        let (f, warnings) =
+            Facilities::parse(Path::new(PATH), text).unwrap_or_else(|e| panic!("{e:#?}"));
+        assert!(warnings.is_empty(), "{warnings:#?}");
+        f
+    }
+
+    fn errors(text: &str) -> Vec<String> {
+        match Facilities::parse(Path::new(PATH), text) {
+            Ok(f) => panic!("expected errors, got {f:#?}"),
+            Err(e) => e.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    fn name<'a>(f: &'a Facilities, app: &str, module: &str) -> Option<&'a str> {
+        f.resolve(app, module).map(|x| x.name.as_str())
+    }
+
+    #[test]
+    fn readme_example_with_inline_comment() {
+        let f = ok("[my-first-app]\nrotate = daily ; At midnight\nbackup_count = 14\n");
+        let root = f.resolve("my-first-app", "").expect("configured");
+        assert_eq!(root.app, "my-first-app");
+        assert_eq!(root.name, "root");
+        assert_eq!(
+            root.schedule.as_ref().map(Schedule::expression),
+            Some("0 0 * * *")
+        );
+        assert_eq!(root.backup_count, 14);
+        assert_eq!(root.max_size, None);
+        assert_eq!(root.flush_every, 1);
+        assert!(!root.file_per_host);
+        assert_eq!(root.secret, None);
+        assert!(!root.fsync);
+        assert_eq!(f.apps().collect::<Vec<_>>(), vec!["my-first-app"]);
+    }
+
+    #[test]
+    fn every_key_and_colon_syntax() {
+        let f = ok(
+            "[a]\nROTATE: 55 22 * * *\nBackup_Count: 3\nmax_size: 1000\nflush_every = 10\n\
+                    file_per_host = on\nsecret = s3cr;t\nfsync = yes\n",
+        );
+        let a = f.resolve("a", "root").expect("configured");
+        assert_eq!(
+            a.schedule.as_ref().map(Schedule::expression),
+            Some("55 22 * * *")
+        );
+        assert_eq!(a.backup_count, 3);
+        assert_eq!(a.max_size, Some(1000));
+        assert_eq!(a.flush_every, 10);
+        assert!(a.file_per_host);
+        assert_eq!(a.secret.as_deref(), Some("s3cr;t"));
+        assert!(a.fsync);
+    }
+
+    #[test]
+    fn inheritance_from_the_root_section() {
+        let f = ok(
+            "[app]\nrotate = size\nbackup_count = 5\nmax_size = 100\nflush_every = 7\n\
+                    file_per_host = yes\nsecret = root-secret\nfsync = yes\n\
+                    [app:web]\nrotate = hourly\nbackup_count = 2\n\
+                    [app:cron]\nrotate = size\nbackup_count = 9\nmax_size = 50\nflush_every = 1\n\
+                    file_per_host = no\nsecret = own\nfsync = no\n",
+        );
+        let web = f.resolve("app", "web").expect("configured");
+        assert_eq!(web.name, "web");
+        // rotate and backup_count are not inherited ...
+        assert_eq!(
+            web.schedule.as_ref().map(Schedule::expression),
+            Some("0 * * * *")
+        );
+        assert_eq!(web.backup_count, 2);
+        // ... the rest is.
+        assert_eq!(web.max_size, Some(100));
+        assert_eq!(web.flush_every, 7);
+        assert!(web.file_per_host);
+        assert_eq!(web.secret.as_deref(), Some("root-secret"));
+        assert!(web.fsync);
+        // Own values win over inherited ones.
+        let cron = f.resolve("app", "cron").expect("configured");
+        assert_eq!(cron.schedule, None);
+        assert_eq!(
+            (cron.backup_count, cron.max_size, cron.flush_every),
+            (9, Some(50), 1)
+        );
+        assert!(!cron.file_per_host && !cron.fsync);
+        assert_eq!(cron.secret.as_deref(), Some("own"));
+    }
+
+    #[test]
+    fn rotate_and_backup_count_are_required_and_not_inherited() {
+        let e = errors("[app]\nrotate = daily\nbackup_count = 3\n[app:web]\nflush_every = 2\n");
+        assert_eq!(e.len(), 2, "{e:#?}");
+        assert!(
+            e[0].starts_with(&format!("{PATH}:4: ")) && e[0].contains("'rotate'"),
+            "{}",
+            e[0]
+        );
+        assert!(
+            e[1].starts_with(&format!("{PATH}:4: ")) && e[1].contains("'backup_count'"),
+            "{}",
+            e[1]
+        );
+    }
+
+    #[test]
+    fn size_rotation_needs_max_size_possibly_inherited() {
+        let e = errors("[app]\nrotate = size\nbackup_count = 3\n");
+        assert_eq!(e.len(), 1);
+        assert!(
+            e[0].contains(":2: ") && e[0].contains("max_size"),
+            "{}",
+            e[0]
+        );
+        let f = ok(
+            "[app]\nrotate = daily\nbackup_count = 3\nmax_size = 10\n[app:x]\nrotate = SIZE\nbackup_count = 1\n",
+        );
+        assert_eq!(f.resolve("app", "x").and_then(|x| x.max_size), Some(10));
+    }
+
+    #[test]
+    fn module_without_root_is_an_error() {
+        let e = errors(
+            "[other]\nrotate = daily\nbackup_count = 1\n[app:web]\nrotate = daily\nbackup_count = 1\n",
+        );
+        assert_eq!(e.len(), 1, "{e:#?}");
+        assert!(
+            e[0].starts_with(&format!("{PATH}:4: "))
+                && e[0].contains("[app:web]")
+                && e[0].contains("[app]"),
+            "{}",
+            e[0]
+        );
+    }
+
+    #[test]
+    fn all_bad_values_are_collected() {
+        let text = "[a]\nrotate = @reboot\nbackup_count = 0\nmax_size = -5\nflush_every = 0\n\
+                    file_per_host = perhaps\nfsync = 2\n[b]\nrotate = 61 * * * *\nbackup_count = many\n\
+                    [bad/name]\n[c:web requests]\n[:x]\n[.hidden]\n[a:root.root]\n";
+        let e = errors(text);
+        let expect = [
+            (2, "'@reboot'"),
+            (3, "'0'"),
+            (4, "'-5'"),
+            (5, "'0'"),
+            (6, "'perhaps'"),
+            (7, "'2'"),
+            (9, "'61'"),
+            (10, "'many'"),
+            (11, "'bad/name'"),
+            (12, "'web requests'"),
+            (13, "[:x]"),
+            (14, "'.hidden'"),
+            (15, "'root.root'"),
+        ];
+        for (line, value) in expect {
+            let prefix = format!("{PATH}:{line}: ");
+            assert!(
+                e.iter()
+                    .any(|m| m.starts_with(&prefix) && m.contains(value)),
+                "no error at line {line} quoting {value} in {e:#?}"
+            );
+        }
+        assert_eq!(e.len(), expect.len(), "{e:#?}");
+    }
+
+    #[test]
+    fn same_facility_under_two_headers_is_an_error() {
+        let e = errors(
+            "[app]\nrotate = daily\nbackup_count = 1\n[app:]\nrotate = daily\nbackup_count = 1\n",
+        );
+        assert_eq!(e.len(), 1);
+        assert!(
+            e[0].contains(":4: ") && e[0].contains("[app:]") && e[0].contains("line 1"),
+            "{}",
+            e[0]
+        );
+        let e = errors(
+            "[app]\nrotate = daily\nbackup_count = 1\n[app:web]\nrotate = daily\nbackup_count = 1\n\
+                        [app:root.web]\nrotate = daily\nbackup_count = 1\n",
+        );
+        assert_eq!(e.len(), 1);
+        assert!(
+            e[0].contains(":7: ") && e[0].contains("[app:root.web]"),
+            "{}",
+            e[0]
+        );
+    }
+
+    #[test]
+    fn app_colon_and_root_prefix_are_normalized() {
+        let f = ok(
+            "[app:]\nrotate = daily\nbackup_count = 1\n[app:root.web.]\nrotate = daily\nbackup_count = 2\n",
+        );
+        assert_eq!(name(&f, "app", ""), Some("root"));
+        assert_eq!(name(&f, "app", "web"), Some("web"));
+        assert_eq!(f.get("app", "root.web").map(|x| x.backup_count), Some(2));
+        assert_eq!(f.get("app", "root").map(|x| x.name.as_str()), Some("root"));
+        assert!(f.get("app", "web.x").is_none());
+    }
+
+    #[test]
+    fn resolve_picks_the_longest_configured_prefix() {
+        let f = ok("[app]\nrotate = daily\nbackup_count = 1\n\
+                    [app:web]\nrotate = daily\nbackup_count = 1\n\
+                    [app:web.requests]\nrotate = daily\nbackup_count = 1\n\
+                    [app:a.b.c]\nrotate = daily\nbackup_count = 1\n\
+                    [solo]\nrotate = daily\nbackup_count = 1\n");
+        for (module, want) in [
+            ("", "root"),
+            ("root", "root"),
+            ("root.", "root"),
+            (".", "root"),
+            ("...", "root"),
+            ("other", "root"),
+            ("rootx", "root"),
+            ("webx", "root"),
+            ("web", "web"),
+            ("root.web", "web"),
+            ("web.does-not-exist", "web"),
+            ("web.requests", "web.requests"),
+            ("root.web.requests.deep.er", "web.requests"),
+            ("web..requests", "web.requests"),
+            (".web.requests.", "web.requests"),
+            ("web.requestsx", "web"),
+            ("a", "root"),
+            ("a.b", "root"),
+            ("a.b.c", "a.b.c"),
+            ("a.b.c.d.e.f", "a.b.c"),
+            ("root.root.web", "root"),
+        ] {
+            assert_eq!(name(&f, "app", module), Some(want), "module {module:?}");
+        }
+        assert_eq!(name(&f, "solo", "web.requests"), Some("root"));
+        assert_eq!(name(&f, "unknown", ""), None);
+        assert_eq!(name(&f, "App", ""), None, "app ids are case-sensitive");
+        let resolved = f.resolve("app", "web.x").expect("configured");
+        assert_eq!(resolved.app, "app");
+        let mut all: Vec<String> = f
+            .facilities()
+            .map(|x| format!("{}:{}", x.app, x.name))
+            .collect();
+        all.sort();
+        assert_eq!(
+            all,
+            [
+                "app:a.b.c",
+                "app:root",
+                "app:web",
+                "app:web.requests",
+                "solo:root"
+            ]
+        );
+        let mut apps: Vec<&str> = f.apps().collect();
+        apps.sort();
+        assert_eq!(apps, ["app", "solo"]);
+    }
+
+    #[test]
+    fn resolve_returns_the_shared_facility() {
+        let f = ok(
+            "[app]\nrotate = daily\nbackup_count = 1\n[app:web]\nrotate = daily\nbackup_count = 1\n",
+        );
+        let a = f.resolve("app", "web.a").expect("configured");
+        let b = f.resolve("app", "root.web.b").expect("configured");
+        assert!(Arc::ptr_eq(a, b));
+    }
+
+    #[test]
+    fn warnings_for_unknown_keys_and_no_apps() {
+        let (_, w) = Facilities::parse(
+            Path::new(PATH),
+            "[app]\nrotate = daily\nbackup_count = 1\nrotation = x\n",
+        )
+        .expect("valid");
+        assert_eq!(w.len(), 1);
+        assert!(
+            w[0].to_string().starts_with(&format!("{PATH}:4: "))
+                && w[0].message.contains("'rotation'")
+                && w[0].message.contains("[app]")
+        );
+        let (f, w) = Facilities::parse(Path::new(PATH), "; nothing\n").expect("valid");
+        assert_eq!(f.apps().count(), 0);
+        assert_eq!(w.len(), 1);
+    }
+
+    #[test]
+    fn ini_errors_are_reported_too() {
+        let e = errors("rotate = daily\n[app]\nrotate = daily\nbackup_count = 1\noops\n");
+        assert_eq!(e.len(), 2, "{e:#?}");
+        assert!(e[0].contains(":1: ") && e[1].contains(":5: "));
+    }
+
+    #[test]
+    fn load_reads_a_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("facilities.conf");
+        std::fs::write(&path, "[app]\nrotate = weekly\nbackup_count = 4\n").expect("write");
+        let (f, _) = Facilities::load(&path).expect("valid");
+        assert_eq!(f.resolve("app", "x").map(|x| x.backup_count), Some(4));
+        let e = Facilities::load(&dir.path().join("missing.conf")).expect_err("missing");
+        assert_eq!(e[0].line, 0);
+    }
 }

@@ -113,13 +113,11 @@ pub fn parse(path: &Path, text: &str) -> (Ini, Vec<ConfigError>, Vec<ConfigWarni
             continue;
         }
         let indented = raw.starts_with(|c: char| c.is_whitespace());
-        if indented {
-            if let (Some(s), Some(e)) = (current, last_entry) {
-                let entry = &mut ini.sections[s].entries[e];
-                entry.value.push('\n');
-                entry.value.push_str(trimmed);
-                continue;
-            }
+        if let (true, Some(s), Some(e)) = (indented, current, last_entry) {
+            let entry = &mut ini.sections[s].entries[e];
+            entry.value.push('\n');
+            entry.value.push_str(trimmed);
+            continue;
         }
 
         if let Some(after_bracket) = trimmed.strip_prefix('[') {
