@@ -42,7 +42,8 @@ pub struct Facility {
     pub flush_every: u32,
     /// One file per sending host.
     pub file_per_host: bool,
-    /// If set, every message must carry a valid HMAC-MD5 signature.
+    /// If set, every message must carry a valid HMAC-MD5 signature. An
+    /// empty `secret =` counts as unset (a module then inherits the root's).
     pub secret: Option<String>,
     /// fdatasync each batch before accepting more for this file.
     pub fsync: bool,
@@ -375,7 +376,9 @@ fn read_settings(
                     "'{v}' is not a boolean (yes/no, true/false, on/off, 1/0)"
                 )),
             },
-            "secret" => s.secret = Some(v.to_string()),
+            // An empty secret counts as unset, so a module section cannot
+            // switch off its app's secret by accident.
+            "secret" => s.secret = (!v.is_empty()).then(|| v.to_string()),
             other if !KNOWN_KEYS.contains(&other) => warnings.push(ConfigWarning::new(
                 path,
                 entry.line,
@@ -548,6 +551,21 @@ mod tests {
         );
         assert!(!cron.file_per_host && !cron.fsync);
         assert_eq!(cron.secret.as_deref(), Some("own"));
+    }
+
+    #[test]
+    fn empty_secret_inherits_instead_of_disabling() {
+        let f = ok("[app]\nrotate = daily\nbackup_count = 1\nsecret = top\n\
+                    [app:web]\nrotate = daily\nbackup_count = 1\nsecret =\n\
+                    [free]\nrotate = daily\nbackup_count = 1\nsecret = \"\"\n");
+        assert_eq!(
+            f.resolve("app", "web").and_then(|x| x.secret.as_deref()),
+            Some("top")
+        );
+        assert_eq!(
+            f.resolve("free", "").and_then(|x| x.secret.as_deref()),
+            None
+        );
     }
 
     #[test]

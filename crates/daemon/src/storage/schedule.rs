@@ -314,6 +314,36 @@ mod tests {
             (next.day(), next.weekday()),
             (8, jiff::civil::Weekday::Sunday)
         );
+        // A day-of-week range through 7 ends on Sunday; names work too.
+        let weekend = Schedule::parse("0 0 * * 5-7").expect("valid");
+        let got: Vec<_> = firings(
+            &weekend,
+            &at(&utc, 2026, 11, 2, 0, 0),
+            &at(&utc, 2026, 11, 9, 0, 0),
+        )
+        .iter()
+        .map(|z| z.day())
+        .collect();
+        assert_eq!(got, vec![6, 7, 8]);
+        let named = Schedule::parse("0 12 * feb mon").expect("valid");
+        let next = named
+            .next_after(&at(&utc, 2026, 11, 2, 0, 0))
+            .expect("fires");
+        assert_eq!(
+            (next.year(), next.month(), next.day(), next.hour()),
+            (2027, 2, 1, 12)
+        );
+        // Every 15 minutes.
+        let quarter = Schedule::parse("*/15 * * * *").expect("valid");
+        let got: Vec<_> = firings(
+            &quarter,
+            &at(&utc, 2026, 11, 2, 0, 0),
+            &at(&utc, 2026, 11, 2, 1, 0),
+        )
+        .iter()
+        .map(|z| (z.hour(), z.minute()))
+        .collect();
+        assert_eq!(got, vec![(0, 15), (0, 30), (0, 45), (1, 0)]);
         // Weekly is Monday midnight.
         let weekly = Schedule::parse("weekly").expect("valid");
         let next = weekly
