@@ -1,1 +1,786 @@
-//! (to be written)
+//! facilities.conf: which applications may log, and how each facility's
+//! file is rotated (SPEC §2).
+//!
+//! Module facilities are stored per app under their normalized name
+//! (`web.requests`, never `root.web.requests`), so `resolve` can find the
+//! longest configured prefix of a message's module with a few hash lookups
+//! on borrowed slices of the module string: no allocation per record.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use super::ini::{self, Ini, Section};
+use super::{ConfigError, ConfigWarning, parse_bool};
+use crate::storage::schedule::Schedule;
+
+/// Keys a facility section may contain.
+const KNOWN_KEYS: &[&str] = &[
+    "rotate",
+    "backup_count",
+    "max_size",
+    "flush_every",
+    "file_per_host",
+    "secret",
+    "fsync",
+];
+
+/// One facility: the settings of one log file (or one per host).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Facility {
+    /// The application (`app_id`) this facility belongs to.
+    pub app: String,
+    /// Display and file name: `root`, or the module path such as `web.requests`.
+    pub name: String,
+    /// When to rotate on a schedule; `None` when `rotate = size`.
+    pub schedule: Option<Schedule>,
+    /// How many rotated files to keep (at least 1).
+    pub backup_count: u32,
+    /// Rotate when the file reaches this many bytes.
+    pub max_size: Option<u64>,
+    /// Hand data to the OS after at most this many messages (at least 1).
+    pub flush_every: u32,
+    /// One file per sending host.
+    pub file_per_host: bool,
+    /// If set, every message must carry a valid HMAC-MD5 signature. An
+    /// empty `secret =` counts as unset (a module then inherits the root's).
+    pub secret: Option<String>,
+    /// fdatasync each batch before accepting more for this file.
+    pub fsync: bool,
+}
+
+/// One application's facilities.
+#[derive(Debug, Clone, PartialEq)]
+struct App {
+    root: Arc<Facility>,
+    /// Module facilities by normalized name (`web.requests`).
+    modules: HashMap<String, Arc<Facility>>,
+    /// The most parts any configured module name has; longer prefixes of a
+    /// message's module cannot match, so they are not looked up.
+    max_depth: usize,
+}
+
+/// The validated contents of facilities.conf.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Facilities {
+    apps: HashMap<String, App>,
+}
+
+/// The settings one section gives, before inheritance.
+#[derive(Debug, Default)]
+struct Settings {
+    /// `Some(None)` is `rotate = size`; with the line of the key.
+    rotate: Option<(Option<Schedule>, usize)>,
+    /// Whether a `rotate` key was present (even with a bad value).
+    has_rotate: bool,
+    backup_count: Option<u32>,
+    has_backup_count: bool,
+    max_size: Option<u64>,
+    flush_every: Option<u32>,
+    file_per_host: Option<bool>,
+    secret: Option<String>,
+    fsync: Option<bool>,
+}
+
+/// A section header split into app and normalized module.
+struct Header<'a> {
+    section: &'a Section,
+    app: &'a str,
+    /// Normalized module path; empty for the root facility.
+    module: String,
+}
+
+impl Facilities {
+    /// Reads and validates `path`, collecting every error.
+    pub fn load(path: &Path) -> Result<(Facilities, Vec<ConfigWarning>), Vec<ConfigError>> {
+        let (ini, errors, warnings) = ini::read(path);
+        Self::from_ini(path, &ini, errors, warnings)
+    }
+
+    /// Validates `text`, the content of `path`, collecting every error.
+    pub fn parse(
+        path: &Path,
+        text: &str,
+    ) -> Result<(Facilities, Vec<ConfigWarning>), Vec<ConfigError>> {
+        let (ini, errors, warnings) = ini::parse(path, text);
+        Self::from_ini(path, &ini, errors, warnings)
+    }
+
+    fn from_ini(
+        path: &Path,
+        ini: &Ini,
+        mut errors: Vec<ConfigError>,
+        mut warnings: Vec<ConfigWarning>,
+    ) -> Result<(Facilities, Vec<ConfigWarning>), Vec<ConfigError>> {
+        let mut headers: Vec<Header> = Vec::new();
+        for section in &ini.sections {
+            match split_header(&section.name) {
+                Err(why) => errors.push(ConfigError::new(path, section.line, why)),
+                Ok((app, module)) => {
+                    if let Some(first) = headers.iter().find(|h| h.app == app && h.module == module)
+                    {
+                        errors.push(ConfigError::new(
+                            path,
+                            section.line,
+                            format!(
+                                "[{}] is the same facility as [{}] on line {}",
+                                section.name, first.section.name, first.section.line
+                            ),
+                        ));
+                        continue;
+                    }
+                    headers.push(Header {
+                        section,
+                        app,
+                        module,
+                    });
+                }
+            }
+        }
+
+        let settings: Vec<Settings> = headers
+            .iter()
+            .map(|h| read_settings(path, h.section, &mut errors, &mut warnings))
+            .collect();
+
+        let mut apps: HashMap<String, App> = HashMap::new();
+        // Roots first, so modules can inherit from them.
+        for (h, s) in headers
+            .iter()
+            .zip(&settings)
+            .filter(|(h, _)| h.module.is_empty())
+        {
+            if let Some(f) = build(path, h, s, None, &mut errors) {
+                apps.insert(
+                    h.app.to_string(),
+                    App {
+                        root: Arc::new(f),
+                        modules: HashMap::new(),
+                        max_depth: 0,
+                    },
+                );
+            }
+        }
+        for (h, s) in headers
+            .iter()
+            .zip(&settings)
+            .filter(|(h, _)| !h.module.is_empty())
+        {
+            let Some(root_idx) = headers
+                .iter()
+                .position(|r| r.app == h.app && r.module.is_empty())
+            else {
+                errors.push(ConfigError::new(
+                    path,
+                    h.section.line,
+                    format!(
+                        "[{}] is a module of '{}', but there is no [{}] section for the app's root facility",
+                        h.section.name, h.app, h.app
+                    ),
+                ));
+                continue;
+            };
+            // The app is missing here only if its root section had errors.
+            let built = build(path, h, s, Some(&settings[root_idx]), &mut errors);
+            if let (Some(f), Some(app)) = (built, apps.get_mut(h.app)) {
+                app.max_depth = app.max_depth.max(h.module.split('.').count());
+                app.modules.insert(h.module.clone(), Arc::new(f));
+            }
+        }
+
+        if !errors.is_empty() {
+            errors.sort_by_key(|e| e.line);
+            return Err(errors);
+        }
+        if apps.is_empty() {
+            warnings.push(ConfigWarning::new(
+                path,
+                0,
+                "no applications are configured: every message will be dropped",
+            ));
+        }
+        warnings.sort_by_key(|w| w.line);
+        Ok((Facilities { apps }, warnings))
+    }
+
+    /// The most specific configured facility for this app and module (SPEC
+    /// §2 module resolution); `None` if the app is unknown. Allocates only
+    /// when the module has empty parts (`a..b`, `.a`, `a.`).
+    pub fn resolve(&self, app_id: &str, module: &str) -> Option<&Arc<Facility>> {
+        let app = self.apps.get(app_id)?;
+        if app.modules.is_empty() {
+            return Some(&app.root);
+        }
+        let path = module
+            .strip_prefix("root")
+            .filter(|rest| rest.is_empty() || rest.starts_with('.'));
+        let path = path.map_or(module, |rest| rest.strip_prefix('.').unwrap_or(rest));
+        if path.is_empty() {
+            return Some(&app.root);
+        }
+        if path.starts_with('.') || path.ends_with('.') || path.contains("..") {
+            let normalized = normalize_module(module);
+            return Some(app.longest_prefix(&normalized));
+        }
+        Some(app.longest_prefix(path))
+    }
+
+    /// The configured application names, in no particular order.
+    pub fn apps(&self) -> impl Iterator<Item = &str> {
+        self.apps.keys().map(String::as_str)
+    }
+
+    /// Every facility: each app's root and its module facilities.
+    pub fn facilities(&self) -> impl Iterator<Item = &Arc<Facility>> {
+        self.apps
+            .values()
+            .flat_map(|app| std::iter::once(&app.root).chain(app.modules.values()))
+    }
+
+    /// The facility configured for exactly this app and module name (`""`
+    /// or `root` for the root), without prefix matching.
+    pub fn get(&self, app_id: &str, module: &str) -> Option<&Arc<Facility>> {
+        let app = self.apps.get(app_id)?;
+        let normalized = normalize_module(module);
+        if normalized.is_empty() {
+            Some(&app.root)
+        } else {
+            app.modules.get(&normalized)
+        }
+    }
+}
+
+impl App {
+    /// The facility for the longest configured prefix of `path` (a
+    /// normalized module path without empty parts), else the root.
+    fn longest_prefix(&self, path: &str) -> &Arc<Facility> {
+        if path.is_empty() {
+            return &self.root;
+        }
+        // Cut after at most max_depth parts: nothing longer is configured.
+        let mut cut = path.len();
+        for (parts, (i, _)) in path.match_indices('.').enumerate() {
+            if parts + 1 >= self.max_depth {
+                cut = i;
+                break;
+            }
+        }
+        let mut candidate = &path[..cut];
+        loop {
+            if let Some(f) = self.modules.get(candidate) {
+                return f;
+            }
+            match candidate.rfind('.') {
+                Some(dot) => candidate = &candidate[..dot],
+                None => return &self.root,
+            }
+        }
+    }
+}
+
+/// Splits a module name on `.`, drops empty parts and one leading `root`.
+fn normalize_module(module: &str) -> String {
+    let mut parts = module.split('.').filter(|p| !p.is_empty()).peekable();
+    if parts.peek() == Some(&"root") {
+        parts.next();
+    }
+    parts.collect::<Vec<_>>().join(".")
+}
+
+fn valid_name(name: &str) -> bool {
+    name.chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// `app`, `app:` or `app:module` → (app, normalized module).
+fn split_header(name: &str) -> Result<(&str, String), String> {
+    let (app, module) = name.split_once(':').unwrap_or((name, ""));
+    if app.is_empty() {
+        return Err(format!(
+            "section [{name}] has no application name before ':'"
+        ));
+    }
+    if !valid_name(app) {
+        return Err(format!(
+            "application name '{app}' in [{name}] may contain only letters, digits, '.', '_' and '-'"
+        ));
+    }
+    // The app name is a directory under logdir: `.` and `..` must not be one.
+    if app.starts_with('.') {
+        return Err(format!(
+            "application name '{app}' in [{name}] must not start with '.'"
+        ));
+    }
+    if !valid_name(module) {
+        return Err(format!(
+            "module name '{module}' in [{name}] may contain only letters, digits, '.', '_' and '-'"
+        ));
+    }
+    let normalized = normalize_module(module);
+    if normalized.split('.').next() == Some("root") {
+        return Err(format!(
+            "module name '{module}' in [{name}]: 'root' may only appear once, at the start"
+        ));
+    }
+    Ok((app, normalized))
+}
+
+fn read_settings(
+    path: &Path,
+    section: &Section,
+    errors: &mut Vec<ConfigError>,
+    warnings: &mut Vec<ConfigWarning>,
+) -> Settings {
+    let mut s = Settings::default();
+    for entry in &section.entries {
+        let v = entry.value.as_str();
+        let name = &section.name;
+        let mut bad = |why: String| {
+            errors.push(ConfigError::new(
+                path,
+                entry.line,
+                format!("[{name}] {}: {why}", entry.key),
+            ));
+        };
+        match entry.key.as_str() {
+            "rotate" => {
+                s.has_rotate = true;
+                if v.eq_ignore_ascii_case("size") {
+                    s.rotate = Some((None, entry.line));
+                } else {
+                    match Schedule::parse(v) {
+                        Ok(sched) => s.rotate = Some((Some(sched), entry.line)),
+                        Err(why) => bad(why),
+                    }
+                }
+            }
+            "backup_count" => {
+                s.has_backup_count = true;
+                match v.parse::<u32>() {
+                    Ok(n) if n > 0 => s.backup_count = Some(n),
+                    _ => bad(format!("'{v}' is not a positive whole number of files")),
+                }
+            }
+            "max_size" => match v.parse::<u64>() {
+                Ok(n) if n > 0 => s.max_size = Some(n),
+                _ => bad(format!("'{v}' is not a positive whole number of bytes")),
+            },
+            "flush_every" => match v.parse::<u32>() {
+                Ok(n) if n > 0 => s.flush_every = Some(n),
+                _ => bad(format!("'{v}' is not a positive whole number of messages")),
+            },
+            "file_per_host" | "fsync" => match parse_bool(v) {
+                Some(b) if entry.key == "fsync" => s.fsync = Some(b),
+                Some(b) => s.file_per_host = Some(b),
+                None => bad(format!(
+                    "'{v}' is not a boolean (yes/no, true/false, on/off, 1/0)"
+                )),
+            },
+            // An empty secret counts as unset, so a module section cannot
+            // switch off its app's secret by accident.
+            "secret" => s.secret = (!v.is_empty()).then(|| v.to_string()),
+            other if !KNOWN_KEYS.contains(&other) => warnings.push(ConfigWarning::new(
+                path,
+                entry.line,
+                format!("unknown key '{other}' in [{name}] is ignored"),
+            )),
+            _ => {}
+        }
+    }
+    s
+}
+
+/// Builds one facility, applying inheritance from `root` (None for a root).
+fn build(
+    path: &Path,
+    h: &Header,
+    s: &Settings,
+    root: Option<&Settings>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Facility> {
+    let line = h.section.line;
+    let name = &h.section.name;
+    let before = errors.len();
+    if !s.has_rotate {
+        errors.push(ConfigError::new(
+            path,
+            line,
+            format!("[{name}] is missing the required key 'rotate' (e.g. rotate = daily)"),
+        ));
+    }
+    if !s.has_backup_count {
+        errors.push(ConfigError::new(
+            path,
+            line,
+            format!("[{name}] is missing the required key 'backup_count' (e.g. backup_count = 14)"),
+        ));
+    }
+    let max_size = s.max_size.or(root.and_then(|r| r.max_size));
+    if let (Some((None, rotate_line)), None) = (&s.rotate, max_size) {
+        errors.push(ConfigError::new(
+            path,
+            *rotate_line,
+            format!("[{name}] rotate = size needs max_size (in bytes)"),
+        ));
+    }
+    let (Some((schedule, _)), Some(backup_count)) = (&s.rotate, s.backup_count) else {
+        return None;
+    };
+    if errors.len() > before {
+        return None;
+    }
+    let secret = s
+        .secret
+        .clone()
+        .or_else(|| root.and_then(|r| r.secret.clone()))
+        .filter(|x| !x.is_empty());
+    Some(Facility {
+        app: h.app.to_string(),
+        name: if h.module.is_empty() {
+            "root".to_string()
+        } else {
+            h.module.clone()
+        },
+        schedule: schedule.clone(),
+        backup_count,
+        max_size,
+        flush_every: s
+            .flush_every
+            .or(root.and_then(|r| r.flush_every))
+            .unwrap_or(1),
+        file_per_host: s
+            .file_per_host
+            .or(root.and_then(|r| r.file_per_host))
+            .unwrap_or(false),
+        secret,
+        fsync: s.fsync.or(root.and_then(|r| r.fsync)).unwrap_or(false),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PATH: &str = "/etc/loghogd/facilities.conf";
+
+    fn ok(text: &str) -> Facilities {
+        let (f, warnings) =
+            Facilities::parse(Path::new(PATH), text).unwrap_or_else(|e| panic!("{e:#?}"));
+        assert!(warnings.is_empty(), "{warnings:#?}");
+        f
+    }
+
+    fn errors(text: &str) -> Vec<String> {
+        match Facilities::parse(Path::new(PATH), text) {
+            Ok(f) => panic!("expected errors, got {f:#?}"),
+            Err(e) => e.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    fn name<'a>(f: &'a Facilities, app: &str, module: &str) -> Option<&'a str> {
+        f.resolve(app, module).map(|x| x.name.as_str())
+    }
+
+    #[test]
+    fn readme_example_with_inline_comment() {
+        let f = ok("[my-first-app]\nrotate = daily ; At midnight\nbackup_count = 14\n");
+        let root = f.resolve("my-first-app", "").expect("configured");
+        assert_eq!(root.app, "my-first-app");
+        assert_eq!(root.name, "root");
+        assert_eq!(
+            root.schedule.as_ref().map(Schedule::expression),
+            Some("0 0 * * *")
+        );
+        assert_eq!(root.backup_count, 14);
+        assert_eq!(root.max_size, None);
+        assert_eq!(root.flush_every, 1);
+        assert!(!root.file_per_host);
+        assert_eq!(root.secret, None);
+        assert!(!root.fsync);
+        assert_eq!(f.apps().collect::<Vec<_>>(), vec!["my-first-app"]);
+    }
+
+    #[test]
+    fn every_key_and_colon_syntax() {
+        let f = ok(
+            "[a]\nROTATE: 55 22 * * *\nBackup_Count: 3\nmax_size: 1000\nflush_every = 10\n\
+                    file_per_host = on\nsecret = s3cr;t\nfsync = yes\n",
+        );
+        let a = f.resolve("a", "root").expect("configured");
+        assert_eq!(
+            a.schedule.as_ref().map(Schedule::expression),
+            Some("55 22 * * *")
+        );
+        assert_eq!(a.backup_count, 3);
+        assert_eq!(a.max_size, Some(1000));
+        assert_eq!(a.flush_every, 10);
+        assert!(a.file_per_host);
+        assert_eq!(a.secret.as_deref(), Some("s3cr;t"));
+        assert!(a.fsync);
+    }
+
+    #[test]
+    fn inheritance_from_the_root_section() {
+        let f = ok(
+            "[app]\nrotate = size\nbackup_count = 5\nmax_size = 100\nflush_every = 7\n\
+                    file_per_host = yes\nsecret = root-secret\nfsync = yes\n\
+                    [app:web]\nrotate = hourly\nbackup_count = 2\n\
+                    [app:cron]\nrotate = size\nbackup_count = 9\nmax_size = 50\nflush_every = 1\n\
+                    file_per_host = no\nsecret = own\nfsync = no\n",
+        );
+        let web = f.resolve("app", "web").expect("configured");
+        assert_eq!(web.name, "web");
+        // rotate and backup_count are not inherited ...
+        assert_eq!(
+            web.schedule.as_ref().map(Schedule::expression),
+            Some("0 * * * *")
+        );
+        assert_eq!(web.backup_count, 2);
+        // ... the rest is.
+        assert_eq!(web.max_size, Some(100));
+        assert_eq!(web.flush_every, 7);
+        assert!(web.file_per_host);
+        assert_eq!(web.secret.as_deref(), Some("root-secret"));
+        assert!(web.fsync);
+        // Own values win over inherited ones.
+        let cron = f.resolve("app", "cron").expect("configured");
+        assert_eq!(cron.schedule, None);
+        assert_eq!(
+            (cron.backup_count, cron.max_size, cron.flush_every),
+            (9, Some(50), 1)
+        );
+        assert!(!cron.file_per_host && !cron.fsync);
+        assert_eq!(cron.secret.as_deref(), Some("own"));
+    }
+
+    #[test]
+    fn empty_secret_inherits_instead_of_disabling() {
+        let f = ok("[app]\nrotate = daily\nbackup_count = 1\nsecret = top\n\
+                    [app:web]\nrotate = daily\nbackup_count = 1\nsecret =\n\
+                    [free]\nrotate = daily\nbackup_count = 1\nsecret = \"\"\n");
+        assert_eq!(
+            f.resolve("app", "web").and_then(|x| x.secret.as_deref()),
+            Some("top")
+        );
+        assert_eq!(
+            f.resolve("free", "").and_then(|x| x.secret.as_deref()),
+            None
+        );
+    }
+
+    #[test]
+    fn rotate_and_backup_count_are_required_and_not_inherited() {
+        let e = errors("[app]\nrotate = daily\nbackup_count = 3\n[app:web]\nflush_every = 2\n");
+        assert_eq!(e.len(), 2, "{e:#?}");
+        assert!(
+            e[0].starts_with(&format!("{PATH}:4: ")) && e[0].contains("'rotate'"),
+            "{}",
+            e[0]
+        );
+        assert!(
+            e[1].starts_with(&format!("{PATH}:4: ")) && e[1].contains("'backup_count'"),
+            "{}",
+            e[1]
+        );
+    }
+
+    #[test]
+    fn size_rotation_needs_max_size_possibly_inherited() {
+        let e = errors("[app]\nrotate = size\nbackup_count = 3\n");
+        assert_eq!(e.len(), 1);
+        assert!(
+            e[0].contains(":2: ") && e[0].contains("max_size"),
+            "{}",
+            e[0]
+        );
+        let f = ok(
+            "[app]\nrotate = daily\nbackup_count = 3\nmax_size = 10\n[app:x]\nrotate = SIZE\nbackup_count = 1\n",
+        );
+        assert_eq!(f.resolve("app", "x").and_then(|x| x.max_size), Some(10));
+    }
+
+    #[test]
+    fn module_without_root_is_an_error() {
+        let e = errors(
+            "[other]\nrotate = daily\nbackup_count = 1\n[app:web]\nrotate = daily\nbackup_count = 1\n",
+        );
+        assert_eq!(e.len(), 1, "{e:#?}");
+        assert!(
+            e[0].starts_with(&format!("{PATH}:4: "))
+                && e[0].contains("[app:web]")
+                && e[0].contains("[app]"),
+            "{}",
+            e[0]
+        );
+    }
+
+    #[test]
+    fn all_bad_values_are_collected() {
+        let text = "[a]\nrotate = @reboot\nbackup_count = 0\nmax_size = -5\nflush_every = 0\n\
+                    file_per_host = perhaps\nfsync = 2\n[b]\nrotate = 61 * * * *\nbackup_count = many\n\
+                    [bad/name]\n[c:web requests]\n[:x]\n[.hidden]\n[a:root.root]\n";
+        let e = errors(text);
+        let expect = [
+            (2, "'@reboot'"),
+            (3, "'0'"),
+            (4, "'-5'"),
+            (5, "'0'"),
+            (6, "'perhaps'"),
+            (7, "'2'"),
+            (9, "'61'"),
+            (10, "'many'"),
+            (11, "'bad/name'"),
+            (12, "'web requests'"),
+            (13, "[:x]"),
+            (14, "'.hidden'"),
+            (15, "'root.root'"),
+        ];
+        for (line, value) in expect {
+            let prefix = format!("{PATH}:{line}: ");
+            assert!(
+                e.iter()
+                    .any(|m| m.starts_with(&prefix) && m.contains(value)),
+                "no error at line {line} quoting {value} in {e:#?}"
+            );
+        }
+        assert_eq!(e.len(), expect.len(), "{e:#?}");
+    }
+
+    #[test]
+    fn same_facility_under_two_headers_is_an_error() {
+        let e = errors(
+            "[app]\nrotate = daily\nbackup_count = 1\n[app:]\nrotate = daily\nbackup_count = 1\n",
+        );
+        assert_eq!(e.len(), 1);
+        assert!(
+            e[0].contains(":4: ") && e[0].contains("[app:]") && e[0].contains("line 1"),
+            "{}",
+            e[0]
+        );
+        let e = errors(
+            "[app]\nrotate = daily\nbackup_count = 1\n[app:web]\nrotate = daily\nbackup_count = 1\n\
+                        [app:root.web]\nrotate = daily\nbackup_count = 1\n",
+        );
+        assert_eq!(e.len(), 1);
+        assert!(
+            e[0].contains(":7: ") && e[0].contains("[app:root.web]"),
+            "{}",
+            e[0]
+        );
+    }
+
+    #[test]
+    fn app_colon_and_root_prefix_are_normalized() {
+        let f = ok(
+            "[app:]\nrotate = daily\nbackup_count = 1\n[app:root.web.]\nrotate = daily\nbackup_count = 2\n",
+        );
+        assert_eq!(name(&f, "app", ""), Some("root"));
+        assert_eq!(name(&f, "app", "web"), Some("web"));
+        assert_eq!(f.get("app", "root.web").map(|x| x.backup_count), Some(2));
+        assert_eq!(f.get("app", "root").map(|x| x.name.as_str()), Some("root"));
+        assert!(f.get("app", "web.x").is_none());
+    }
+
+    #[test]
+    fn resolve_picks_the_longest_configured_prefix() {
+        let f = ok("[app]\nrotate = daily\nbackup_count = 1\n\
+                    [app:web]\nrotate = daily\nbackup_count = 1\n\
+                    [app:web.requests]\nrotate = daily\nbackup_count = 1\n\
+                    [app:a.b.c]\nrotate = daily\nbackup_count = 1\n\
+                    [solo]\nrotate = daily\nbackup_count = 1\n");
+        for (module, want) in [
+            ("", "root"),
+            ("root", "root"),
+            ("root.", "root"),
+            (".", "root"),
+            ("...", "root"),
+            ("other", "root"),
+            ("rootx", "root"),
+            ("webx", "root"),
+            ("web", "web"),
+            ("root.web", "web"),
+            ("web.does-not-exist", "web"),
+            ("web.requests", "web.requests"),
+            ("root.web.requests.deep.er", "web.requests"),
+            ("web..requests", "web.requests"),
+            (".web.requests.", "web.requests"),
+            ("web.requestsx", "web"),
+            ("a", "root"),
+            ("a.b", "root"),
+            ("a.b.c", "a.b.c"),
+            ("a.b.c.d.e.f", "a.b.c"),
+            ("root.root.web", "root"),
+        ] {
+            assert_eq!(name(&f, "app", module), Some(want), "module {module:?}");
+        }
+        assert_eq!(name(&f, "solo", "web.requests"), Some("root"));
+        assert_eq!(name(&f, "unknown", ""), None);
+        assert_eq!(name(&f, "App", ""), None, "app ids are case-sensitive");
+        let resolved = f.resolve("app", "web.x").expect("configured");
+        assert_eq!(resolved.app, "app");
+        let mut all: Vec<String> = f
+            .facilities()
+            .map(|x| format!("{}:{}", x.app, x.name))
+            .collect();
+        all.sort();
+        assert_eq!(
+            all,
+            [
+                "app:a.b.c",
+                "app:root",
+                "app:web",
+                "app:web.requests",
+                "solo:root"
+            ]
+        );
+        let mut apps: Vec<&str> = f.apps().collect();
+        apps.sort();
+        assert_eq!(apps, ["app", "solo"]);
+    }
+
+    #[test]
+    fn resolve_returns_the_shared_facility() {
+        let f = ok(
+            "[app]\nrotate = daily\nbackup_count = 1\n[app:web]\nrotate = daily\nbackup_count = 1\n",
+        );
+        let a = f.resolve("app", "web.a").expect("configured");
+        let b = f.resolve("app", "root.web.b").expect("configured");
+        assert!(Arc::ptr_eq(a, b));
+    }
+
+    #[test]
+    fn warnings_for_unknown_keys_and_no_apps() {
+        let (_, w) = Facilities::parse(
+            Path::new(PATH),
+            "[app]\nrotate = daily\nbackup_count = 1\nrotation = x\n",
+        )
+        .expect("valid");
+        assert_eq!(w.len(), 1);
+        assert!(
+            w[0].to_string().starts_with(&format!("{PATH}:4: "))
+                && w[0].message.contains("'rotation'")
+                && w[0].message.contains("[app]")
+        );
+        let (f, w) = Facilities::parse(Path::new(PATH), "; nothing\n").expect("valid");
+        assert_eq!(f.apps().count(), 0);
+        assert_eq!(w.len(), 1);
+    }
+
+    #[test]
+    fn ini_errors_are_reported_too() {
+        let e = errors("rotate = daily\n[app]\nrotate = daily\nbackup_count = 1\noops\n");
+        assert_eq!(e.len(), 2, "{e:#?}");
+        assert!(e[0].contains(":1: ") && e[1].contains(":5: "));
+    }
+
+    #[test]
+    fn load_reads_a_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("facilities.conf");
+        std::fs::write(&path, "[app]\nrotate = weekly\nbackup_count = 4\n").expect("write");
+        let (f, _) = Facilities::load(&path).expect("valid");
+        assert_eq!(f.resolve("app", "x").map(|x| x.backup_count), Some(4));
+        let e = Facilities::load(&dir.path().join("missing.conf")).expect_err("missing");
+        assert_eq!(e[0].line, 0);
+    }
+}

@@ -1,1 +1,179 @@
-//! (to be written)
+//! Sample configuration files: what `loghogd --gen-config` prints, and an
+//! example facilities.conf.
+//!
+//! Both are tested to pass validation, so the sample can never drift from
+//! what the parser accepts.
+
+/// A complete, commented loghogd.conf with every key at its default.
+///
+/// Its `facilities_config` is relative (`facilities.conf`), so it is looked
+/// up next to the loghogd.conf it is saved as.
+pub fn sample_config() -> &'static str {
+    r#"# loghogd.conf: settings of the LogHog daemon.
+#
+# Syntax: [section] headers, "key = value" or "key: value" lines. Comments
+# start a line with ';' or '#', or follow a value after " ;" (whitespace
+# then a semicolon). Relative paths are taken from the directory of this
+# file. Command-line options override the values here.
+
+[main]
+; Detach and run in the background (yes/no).
+daemon = no
+; Drop privileges to this user after binding the sockets (default: keep
+; the user loghogd was started as).
+;user = loghog
+; State kept across restarts (start times of live log files).
+workdir = /var/lib/loghogd
+; Application logs go to {logdir}/{app}/{facility}.log.
+logdir = /var/log/loghogd
+; Run-time files; a relative pidfile is placed in this directory.
+rundir = /var/run/loghogd
+; The applications that may log, and how their files rotate (required).
+facilities_config = facilities.conf
+pidfile = loghogd.pid
+
+[log]
+; The daemon's own log (default: loghogd.log in logdir).
+filename = /var/log/loghogd/loghogd.log
+; How many rotated internal logs to keep.
+backup_count = 14
+; When to rotate it: S, M, H, D, midnight or W0-W6 (W0 = Monday).
+when = midnight
+; DEBUG, INFO, WARNING, ERROR or CRITICAL.
+level = INFO
+
+[compressor]
+; Format of rotated files: xz, bzip2 or gzip (all done in-process).
+format = xz
+; 0 (fastest) to 9 (smallest).
+level = 6
+; Write live files as gzip, readable with zcat at any moment; rotated
+; files are then not compressed again.
+compress_on_write = no
+
+[server]
+; Plain listeners: every address gets a TCP listener and a UDP socket.
+; Comma-separated; "host", "host:port", "[ipv6]" or "[ipv6]:port".
+; An address without a port uses default_port; an empty list listens nowhere.
+listen_ipv4 = 127.0.0.1
+listen_ipv6 = [::1]
+default_port = 5566
+
+; TLS listeners (TCP only, client certificates required). Setting any
+; address here requires pemfile and cacert.
+listen_ipv4_ssl =
+listen_ipv6_ssl =
+default_port_ssl = 5577
+; The server certificate chain and private key in one PEM file.
+;pemfile = certs/loghog-server.pem
+; The CA that signs client certificates.
+;cacert = certs/loghog-ca.cert
+
+; Frames with a larger payload (bytes) are skipped.
+max_message_size = 1048576
+; Client connections accepted at once.
+max_connections = 10000
+; Seconds a TLS client has to finish its handshake.
+handshake_timeout = 10
+"#
+}
+
+/// A commented example facilities.conf.
+pub fn sample_facilities() -> &'static str {
+    r#"# facilities.conf: the applications that may send logs to loghogd.
+#
+# [app] is the application's root facility; [app:web.requests] is a module
+# facility for the logger "web.requests" (and its children). Messages go to
+# the most specific facility configured for their logger name.
+#
+# rotate       (required) hourly, daily, midnight, weekly, monthly, yearly,
+#              annually, size, or a 5-field cron expression
+# backup_count (required) how many rotated files to keep
+# max_size     bytes; required with rotate = size, else rotate at whichever
+#              comes first
+# flush_every  hand data to the OS after at most this many messages (1)
+# file_per_host one file per sending host (no)
+# secret       messages must be signed with this shared secret
+# fsync        make each batch durable before accepting more (no)
+#
+# max_size, flush_every, file_per_host, secret and fsync are inherited by
+# module facilities from their app's root facility.
+
+[my-first-app]
+rotate = daily ; At midnight
+backup_count = 14
+
+[my-app]
+rotate = 0 0 * * 1-5 ; At midnight, Monday to Friday
+backup_count = 30
+max_size = 104857600
+secret = change-me
+
+[my-app:web.requests]
+rotate = hourly
+backup_count = 48
+file_per_host = yes
+
+[my-app:cron]
+rotate = size
+backup_count = 5
+"#
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Args, DaemonConfig, Facilities};
+    use std::path::Path;
+
+    #[test]
+    fn sample_config_loads_with_every_default() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conf = dir.path().join("loghogd.conf");
+        std::fs::write(&conf, sample_config()).expect("write");
+        std::fs::write(dir.path().join("facilities.conf"), sample_facilities()).expect("write");
+
+        let (config, warnings) = DaemonConfig::load(&Args::with_config(&conf))
+            .unwrap_or_else(|e| panic!("sample does not validate: {e:#?}"));
+        assert!(warnings.is_empty(), "{warnings:#?}");
+        assert_eq!(config.facilities_config, dir.path().join("facilities.conf"));
+
+        // Every value in the sample is the default: the same file without
+        // them (only the required facilities_config) must give the same.
+        let minimal = dir.path().join("minimal.conf");
+        std::fs::write(&minimal, "[main]\nfacilities_config = facilities.conf\n").expect("write");
+        let (defaults, _) =
+            DaemonConfig::load(&Args::with_config(&minimal)).expect("minimal loads");
+        assert_eq!(
+            DaemonConfig {
+                path: conf.clone(),
+                ..defaults
+            },
+            config
+        );
+
+        let (facilities, _) = Facilities::load(&config.facilities_config).expect("facilities load");
+        assert_eq!(facilities.apps().count(), 2);
+    }
+
+    #[test]
+    fn sample_facilities_parse_with_inheritance() {
+        let (f, warnings) = Facilities::parse(
+            Path::new("/etc/loghogd/facilities.conf"),
+            sample_facilities(),
+        )
+        .unwrap_or_else(|e| panic!("{e:#?}"));
+        assert!(warnings.is_empty(), "{warnings:#?}");
+        let cron = f.resolve("my-app", "cron.nightly").expect("known app");
+        assert_eq!(cron.name, "cron");
+        assert_eq!(cron.schedule, None);
+        assert_eq!(cron.max_size, Some(104857600));
+        assert_eq!(cron.secret.as_deref(), Some("change-me"));
+        let web = f.resolve("my-app", "web.requests").expect("known app");
+        assert_eq!(
+            web.schedule.as_ref().map(|s| s.expression()),
+            Some("0 * * * *")
+        );
+        assert!(web.file_per_host);
+    }
+}
