@@ -97,8 +97,8 @@ impl Router {
         frame: &RawFrame<'_>,
         scratch: &mut Vec<u8>,
     ) -> Result<(), (&'static str, String)> {
-        let json =
-            open_payload(frame, self.max_payload, scratch).map_err(|e| (e.reason(), e.to_string()))?;
+        let json = open_payload(frame, self.max_payload, scratch)
+            .map_err(|e| (e.reason(), e.to_string()))?;
         let msg = Message::parse(json).map_err(|e| (e.reason(), e.to_string()))?;
         let Some(facility) = batch.facilities.resolve(&msg.app_id, &msg.module) else {
             return Err(("unknown_app", format!("unknown app_id {:?}", msg.app_id)));
@@ -130,7 +130,10 @@ impl Router {
 
     /// Hands the batch's groups to the writers, waiting for room (TCP, TLS).
     /// Returns receivers that fire once `fsync` facilities have synced.
-    pub async fn commit(&self, batch: &mut Batch) -> Result<Vec<oneshot::Receiver<()>>, StorageClosed> {
+    pub async fn commit(
+        &self,
+        batch: &mut Batch,
+    ) -> Result<Vec<oneshot::Receiver<()>>, StorageClosed> {
         let mut synced = Vec::new();
         for wb in self.take_batches(batch) {
             let mut wb = wb;
@@ -166,7 +169,13 @@ impl Router {
             }
             let host = g.facility.file_per_host.then_some(g.host.as_str());
             out.push(WriteBatch {
-                path: live_path(&self.logdir, &g.facility.app, &g.facility.name, host, self.gzip),
+                path: live_path(
+                    &self.logdir,
+                    &g.facility.app,
+                    &g.facility.name,
+                    host,
+                    self.gzip,
+                ),
                 facility: g.facility,
                 data: g.lines,
                 records: g.records,

@@ -48,8 +48,11 @@ impl Listeners {
             out.udp.push(udp);
         }
         for &addr in tls {
-            out.tls
-                .push(bind_tcp(addr).map_err(|source| BindError { proto: "tls", addr, source })?);
+            out.tls.push(bind_tcp(addr).map_err(|source| BindError {
+                proto: "tls",
+                addr,
+                source,
+            })?);
         }
         Ok(out)
     }
@@ -57,9 +60,21 @@ impl Listeners {
     /// The addresses actually bound, as `(proto, address)`.
     pub fn local_addrs(&self) -> Vec<(&'static str, SocketAddr)> {
         let mut out = Vec::new();
-        out.extend(self.tcp.iter().filter_map(|l| Some(("tcp", l.local_addr().ok()?))));
-        out.extend(self.udp.iter().filter_map(|s| Some(("udp", s.local_addr().ok()?))));
-        out.extend(self.tls.iter().filter_map(|l| Some(("tls", l.local_addr().ok()?))));
+        out.extend(
+            self.tcp
+                .iter()
+                .filter_map(|l| Some(("tcp", l.local_addr().ok()?))),
+        );
+        out.extend(
+            self.udp
+                .iter()
+                .filter_map(|s| Some(("udp", s.local_addr().ok()?))),
+        );
+        out.extend(
+            self.tls
+                .iter()
+                .filter_map(|l| Some(("tls", l.local_addr().ok()?))),
+        );
         out
     }
 }
@@ -70,7 +85,11 @@ fn bind_pair(addr: SocketAddr) -> Result<(std::net::TcpListener, std::net::UdpSo
     let tries = if addr.port() == 0 { 20 } else { 1 };
     let mut last = None;
     for _ in 0..tries {
-        let tcp = bind_tcp(addr).map_err(|source| BindError { proto: "tcp", addr, source })?;
+        let tcp = bind_tcp(addr).map_err(|source| BindError {
+            proto: "tcp",
+            addr,
+            source,
+        })?;
         let mut udp_addr = addr;
         udp_addr.set_port(tcp.local_addr().map(|a| a.port()).unwrap_or(addr.port()));
         match bind_udp(udp_addr) {

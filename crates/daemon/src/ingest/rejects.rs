@@ -62,7 +62,11 @@ impl Rejects {
             (log, carried)
         };
         if carried > 0 {
-            tracing::warn!(reason, suppressed = carried, "similar rejections were not logged");
+            tracing::warn!(
+                reason,
+                suppressed = carried,
+                "similar rejections were not logged"
+            );
         }
         if log {
             if reason == "bad_signature" || reason == "missing_signature" {

@@ -141,7 +141,10 @@ pub async fn serve<S: AsyncRead + Unpin>(mut stream: S, peer: SocketAddr, ctx: &
                     router.rejects().report(
                         peer,
                         "partial_frame",
-                        &format!("client disconnected mid-frame; {} bytes discarded", buf.len()),
+                        &format!(
+                            "client disconnected mid-frame; {} bytes discarded",
+                            buf.len()
+                        ),
                     );
                 }
                 break;

@@ -243,17 +243,14 @@ impl Writer {
     }
 
     fn accept(&mut self, batch: WriteBatch) {
-        let live = self
-            .files
-            .entry(batch.path)
-            .or_insert_with(|| LiveFile {
-                file: None,
-                facility: batch.facility.clone(),
-                pending: Vec::new(),
-                pending_records: 0,
-                unsynced: false,
-                waiters: Vec::new(),
-            });
+        let live = self.files.entry(batch.path).or_insert_with(|| LiveFile {
+            file: None,
+            facility: batch.facility.clone(),
+            pending: Vec::new(),
+            pending_records: 0,
+            unsynced: false,
+            waiters: Vec::new(),
+        });
         live.facility = batch.facility;
         if live.pending.len() + batch.data.len() > MAX_PENDING_BYTES {
             self.stats

@@ -1,0 +1,326 @@
+//! Test harness: a real `loghogd` started from its binary in a temp dir,
+//! listening on 127.0.0.1 with ports the OS picks, plus helpers to build
+//! frames and poll files with a deadline.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use loghog_proto::{FLAG_ZLIB, Message, compress_payload, encode_frame};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+/// How long any wait in a test may take before it fails.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// A running daemon in its own temp dir.
+pub struct Daemon {
+    pub dir: tempfile::TempDir,
+    child: Option<Child>,
+    pub tcp: SocketAddr,
+    pub udp: SocketAddr,
+    output: Arc<Mutex<Vec<String>>>,
+}
+
+/// The loghogd.conf the harness writes, with `extra` appended to [server]
+/// (and further sections after it).
+pub fn daemon_conf(extra_server: &str) -> String {
+    format!(
+        "[main]\nworkdir = work\nlogdir = logs\nrundir = run\nfacilities_config = facilities.conf\n\n\
+         [log]\nfilename = loghogd.log\nlevel = DEBUG\n\n\
+         [server]\nlisten_ipv4 = 127.0.0.1:0\nlisten_ipv6 =\n{extra_server}\n"
+    )
+}
+
+impl Daemon {
+    /// Starts a daemon with these facilities and the default server section.
+    pub fn start(facilities: &str) -> Daemon {
+        Daemon::start_with(facilities, "")
+    }
+
+    /// Starts a daemon with extra lines for loghogd.conf's [server] section.
+    pub fn start_with(facilities: &str, extra_server: &str) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("facilities.conf"), facilities).unwrap();
+        std::fs::write(dir.path().join("loghogd.conf"), daemon_conf(extra_server)).unwrap();
+        Daemon::start_in(dir)
+    }
+
+    /// Starts a daemon on the loghogd.conf already in `dir`.
+    pub fn start_in(dir: tempfile::TempDir) -> Daemon {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_loghogd"))
+            .arg("-c")
+            .arg(dir.path().join("loghogd.conf"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start loghogd");
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = output.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let mut d = Daemon {
+            dir,
+            child: Some(child),
+            tcp: "0.0.0.0:0".parse().unwrap(),
+            udp: "0.0.0.0:0".parse().unwrap(),
+            output,
+        };
+        let started = d.wait_for_output("loghogd started");
+        assert!(started, "daemon did not start:\n{}", d.output());
+        d.tcp = d.listening("tcp");
+        d.udp = d.listening("udp");
+        d
+    }
+
+    fn listening(&self, proto: &str) -> SocketAddr {
+        let out = self.output.lock().unwrap();
+        let needle = format!("proto={proto} addr=");
+        let line = out
+            .iter()
+            .find(|l| l.contains(&needle) && l.ends_with("listening"))
+            .unwrap_or_else(|| panic!("no {proto} listener in:\n{}", out.join("\n")));
+        let rest = &line[line.find(&needle).unwrap() + needle.len()..];
+        rest.split_whitespace().next().unwrap().parse().unwrap()
+    }
+
+    /// Everything the daemon has written to stderr so far.
+    pub fn output(&self) -> String {
+        self.output.lock().unwrap().join("\n")
+    }
+
+    /// Polls stderr until a line contains `needle`.
+    pub fn wait_for_output(&self, needle: &str) -> bool {
+        poll(|| {
+            self.output
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|l| l.contains(needle))
+        })
+    }
+
+    /// How many stderr lines contain every one of `needles`.
+    pub fn count_output(&self, needles: &[&str]) -> usize {
+        self.output
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| needles.iter().all(|n| l.contains(n)))
+            .count()
+    }
+
+    /// The log directory.
+    pub fn logdir(&self) -> PathBuf {
+        self.dir.path().join("logs")
+    }
+
+    /// A file under the log directory.
+    pub fn log(&self, rel: &str) -> PathBuf {
+        self.logdir().join(rel)
+    }
+
+    /// A TCP connection to the daemon.
+    pub fn connect(&self) -> TcpStream {
+        TcpStream::connect(self.tcp).unwrap()
+    }
+
+    /// Sends bytes in one UDP datagram.
+    pub fn send_udp(&self, datagram: &[u8]) {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.send_to(datagram, self.udp).unwrap();
+    }
+
+    /// Sends a signal to the daemon.
+    pub fn signal(&self, sig: Signal) {
+        let pid = self.child.as_ref().unwrap().id();
+        kill(Pid::from_raw(pid as i32), sig).unwrap();
+    }
+
+    /// SIGTERM, then waits for the exit.
+    pub fn stop(&mut self) -> ExitStatus {
+        self.signal(Signal::SIGTERM);
+        self.wait_exit()
+    }
+
+    /// Waits (with the deadline) for the process to exit.
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        let child = self.child.as_mut().unwrap();
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                self.child = None;
+                return status;
+            }
+            assert!(start.elapsed() < DEADLINE, "daemon did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().unwrap().is_none())
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Polls `cond` until it holds or the deadline passes.
+pub fn poll(mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        if cond() {
+            return true;
+        }
+        if start.elapsed() > DEADLINE {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The lines of a file (empty if it does not exist yet).
+pub fn read_lines(path: &Path) -> Vec<String> {
+    let mut s = String::new();
+    if let Ok(mut f) = std::fs::File::open(path) {
+        f.read_to_string(&mut s).unwrap();
+    }
+    s.lines().map(str::to_owned).collect()
+}
+
+/// Waits until `path` holds at least `n` lines; returns them.
+pub fn wait_lines(path: &Path, n: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let ok = poll(|| {
+        lines = read_lines(path);
+        lines.len() >= n
+    });
+    assert!(
+        ok,
+        "{} has {} lines, wanted {n}: {:?}",
+        path.display(),
+        lines.len(),
+        lines.iter().rev().take(3).collect::<Vec<_>>()
+    );
+    lines
+}
+
+/// The body of each line (`{time} - {host} - {body}`).
+pub fn bodies(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .map(|l| l.splitn(3, " - ").nth(2).unwrap_or("").to_owned())
+        .collect()
+}
+
+/// A message with the given fields and a fixed stamp.
+pub fn message<'a>(
+    app: &'a str,
+    module: &'a str,
+    host: Option<&'a str>,
+    body: &'a str,
+) -> Message<'a> {
+    Message {
+        version: 1,
+        app_id: app.into(),
+        module: module.into(),
+        stamp: 1_700_000_000,
+        nsecs: 123,
+        hostname: host.map(Into::into),
+        body: body.into(),
+        signature: None,
+    }
+}
+
+/// A frame carrying `msg`, zlib-compressed if asked.
+pub fn frame_of(msg: &Message<'_>, zlib: bool) -> Vec<u8> {
+    let mut json = Vec::new();
+    msg.write_json(&mut json);
+    let mut out = Vec::new();
+    if zlib {
+        encode_frame(&compress_payload(&json), FLAG_ZLIB, &mut out);
+    } else {
+        encode_frame(&json, 0, &mut out);
+    }
+    out
+}
+
+/// A plain frame for `app`/`module` from host `test-host`.
+pub fn frame(app: &str, module: &str, body: &str) -> Vec<u8> {
+    frame_of(&message(app, module, Some("test-host"), body), false)
+}
+
+/// A frame with a raw JSON payload and flags, for bad-input tests.
+pub fn raw_frame(payload: &[u8], flags: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_frame(payload, flags, &mut out);
+    out
+}
+
+/// The golden frames recorded from the published 0.7 Python client:
+/// (name, frame bytes, decoded JSON).
+pub fn golden_frames() -> Vec<(String, Vec<u8>, serde_json::Value)> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/interop/loghog-0.7-frames.json"
+    );
+    let all: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    all.into_iter()
+        .map(|v| {
+            let hex = v["frame_hex"].as_str().unwrap();
+            let bytes = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                .collect();
+            (
+                v["name"].as_str().unwrap().to_owned(),
+                bytes,
+                v["decoded_json"].clone(),
+            )
+        })
+        .collect()
+}
+
+/// Facilities for every app the golden frames use.
+pub const GOLDEN_FACILITIES: &str = "\
+[my-first-app]
+rotate = daily
+backup_count = 14
+
+[my-first-app:web.requests]
+rotate = daily ; At midnight
+backup_count = 14
+
+[test-app]
+rotate = daily
+backup_count = 3
+
+[kitchen-sink-app]
+rotate = daily
+backup_count = 3
+
+[app-with-secret]
+rotate = daily
+backup_count = 3
+secret = my-big-secret
+";
