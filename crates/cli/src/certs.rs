@@ -306,15 +306,8 @@ fn load_ca(ca: &CaFiles) -> Result<Issuer<'static, KeyPair>, CertError> {
         path: ca.cert.clone(),
         reason,
     };
-    let key_pem = fs::read(&ca.key).map_err(|source| CertError::Read {
-        path: ca.key.clone(),
-        source,
-    })?;
-    let key_der = PrivateKeyDer::from_pem_slice(&key_pem)
-        .map_err(|err| bad_key(format!("no usable private key ({err})")))?;
-    let key = KeyPair::try_from(&key_der)
-        .map_err(|err| bad_key(format!("unsupported private key ({err})")))?;
-
+    // The certificate first: a weak old CA's RSA-1024 key would not even
+    // load, and "too weak" is the more useful message.
     let cert_pem = fs::read_to_string(&ca.cert).map_err(|source| CertError::Read {
         path: ca.cert.clone(),
         source,
@@ -333,6 +326,15 @@ fn load_ca(ca: &CaFiles) -> Result<Issuer<'static, KeyPair>, CertError> {
             "not a CA certificate (no basicConstraints CA:TRUE)".into(),
         ));
     }
+    let key_pem = fs::read(&ca.key).map_err(|source| CertError::Read {
+        path: ca.key.clone(),
+        source,
+    })?;
+    let key_der = PrivateKeyDer::from_pem_slice(&key_pem)
+        .map_err(|err| bad_key(format!("no usable private key ({err})")))?;
+    let key = KeyPair::try_from(&key_der)
+        .map_err(|err| bad_key(format!("unsupported private key ({err})")))?;
+
     if cert.public_key().subject_public_key.data.as_ref() != key.der_bytes() {
         return Err(CertError::CaKeyMismatch {
             key: ca.key.clone(),
@@ -349,18 +351,17 @@ fn weakness(cert: &X509Certificate<'_>) -> Option<String> {
         return Some("is X.509 v1".into());
     }
     let sig = cert.signature_algorithm.algorithm.to_id_string();
-    // MD2/MD4/MD5/SHA-1 with RSA, SHA-1 with DSA and ECDSA.
-    const WEAK: &[&str] = &[
-        "1.2.840.113549.1.1.2",
-        "1.2.840.113549.1.1.3",
-        "1.2.840.113549.1.1.4",
-        "1.2.840.113549.1.1.5",
-        "1.3.14.3.2.29",
-        "1.2.840.10040.4.3",
-        "1.2.840.10045.4.1",
+    const WEAK: &[(&str, &str)] = &[
+        ("1.2.840.113549.1.1.2", "MD2 with RSA"),
+        ("1.2.840.113549.1.1.3", "MD4 with RSA"),
+        ("1.2.840.113549.1.1.4", "MD5 with RSA"),
+        ("1.2.840.113549.1.1.5", "SHA-1 with RSA"),
+        ("1.3.14.3.2.29", "SHA-1 with RSA"),
+        ("1.2.840.10040.4.3", "SHA-1 with DSA"),
+        ("1.2.840.10045.4.1", "SHA-1 with ECDSA"),
     ];
-    if WEAK.contains(&sig.as_str()) {
-        return Some(format!("is signed with a broken digest ({sig})"));
+    if let Some((_, name)) = WEAK.iter().find(|(oid, _)| *oid == sig) {
+        return Some(format!("is signed with {name}"));
     }
     if let Ok(PublicKey::RSA(rsa)) = cert.public_key().parsed() {
         let digits = rsa

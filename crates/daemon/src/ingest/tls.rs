@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::RootCertStore;
-use rustls::crypto::CryptoProvider;
 use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::pem::{PemObject, SectionKind};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -245,10 +244,11 @@ fn load_pemfile(
     for (kind, der) in sections {
         match kind {
             SectionKind::Certificate => certs.push(CertificateDer::from(der)),
-            SectionKind::PrivateKey | SectionKind::RsaPrivateKey | SectionKind::EcPrivateKey => {
-                if key.is_none() {
-                    key = PrivateKeyDer::from_pem(kind, der);
-                }
+            // The first key wins; rustls checks that it matches the leaf.
+            SectionKind::PrivateKey | SectionKind::RsaPrivateKey | SectionKind::EcPrivateKey
+                if key.is_none() =>
+            {
+                key = PrivateKeyDer::from_pem(kind, der);
             }
             _ => {}
         }
