@@ -488,7 +488,19 @@ mod tests {
         usage: ExtendedKeyUsagePurpose,
         rsa: bool,
     ) -> (String, String) {
+        leaf_until(issuer, name, usage, rsa, 4000)
+    }
+
+    fn leaf_until(
+        issuer: &CertifiedIssuer<'static, KeyPair>,
+        name: &str,
+        usage: ExtendedKeyUsagePurpose,
+        rsa: bool,
+        until_year: i32,
+    ) -> (String, String) {
         let mut params = CertificateParams::new(vec![name.to_owned()]).unwrap();
+        params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+        params.not_after = rcgen::date_time_ymd(until_year, 1, 1);
         params.distinguished_name = rcgen::DistinguishedName::new();
         params.distinguished_name.push(DnType::CommonName, name);
         params.is_ca = IsCa::ExplicitNoCa;
@@ -845,6 +857,35 @@ mod tests {
         let client = client_config(&pki.ca.pem(), Some((&other.client_cert, &other.client_key)));
         let err = handshake(server, client).await.unwrap_err();
         assert_eq!(err.reason(), "unknown_ca", "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn expired_certificates_are_refused() {
+        let pki = Pki::new(false);
+        let past = 2001;
+        let (cert, key) = leaf_until(
+            &pki.ca,
+            "localhost",
+            ExtendedKeyUsagePurpose::ServerAuth,
+            false,
+            past,
+        );
+        let stale = pki.write("stale.pem", &format!("{key}{cert}"));
+        let err = server_config(&stale, &pki.cacert).unwrap_err();
+        assert!(matches!(err, TlsSetupError::NotValidNow { .. }), "{err:?}");
+        assert!(err.to_string().contains("2001"), "{err}");
+
+        let server = server_config(&pki.pemfile, &pki.cacert).unwrap();
+        let (cert, key) = leaf_until(
+            &pki.ca,
+            "client1",
+            ExtendedKeyUsagePurpose::ClientAuth,
+            false,
+            past,
+        );
+        let client = client_config(&pki.ca.pem(), Some((&cert, &key)));
+        let err = handshake(server, client).await.unwrap_err();
+        assert_eq!(err.reason(), "expired", "{err:?}");
     }
 
     #[tokio::test]
