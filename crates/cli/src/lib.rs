@@ -1,0 +1,2 @@
+//! Code shared by the loghog command-line binaries.
+pub mod certs;
