@@ -109,10 +109,8 @@ pub fn compress_file_cancellable(
         sync_parent(&dst)
     })();
     if let Err(e) = written {
-        if let Err(rm) = std::fs::remove_file(&tmp) {
-            if rm.kind() != io::ErrorKind::NotFound {
-                tracing::warn!(path = %tmp.display(), error = %rm, "could not remove temp archive");
-            }
+        if let Err(rm) = remove_if_present(&tmp) {
+            tracing::warn!(path = %tmp.display(), error = %rm, "could not remove temp archive");
         }
         return Err(e);
     }
@@ -189,10 +187,9 @@ fn xz_stream(level: u32, input_len: u64) -> io::Result<liblzma::stream::Stream> 
     let needed = input_len
         .clamp(4096, u64::from(u32::MAX))
         .next_power_of_two();
-    if let Ok(needed) = u32::try_from(needed) {
-        if needed < XZ_PRESET_DICT[level.min(9) as usize] {
-            opts.dict_size(needed);
-        }
+    let preset_dict = XZ_PRESET_DICT[level.min(9) as usize];
+    if needed < u64::from(preset_dict) {
+        opts.dict_size(u32::try_from(needed).unwrap_or(preset_dict));
     }
     let mut filters = Filters::new();
     filters.lzma2(&opts);

@@ -284,7 +284,9 @@ mod tests {
             max_size: Some(100),
         };
         let unsized_ = RotationPolicy { max_size: None };
-        let cases: &[(RotationPolicy, Option<Timestamp>, u64, u64, Option<Reason>)] = &[
+        // (policy, next fire, size, incoming, expected)
+        type Case = (RotationPolicy, Option<Timestamp>, u64, u64, Option<Reason>);
+        let cases: &[Case] = &[
             // Empty files never rotate, whatever else holds.
             (sized, past, 0, 500, None),
             (unsized_, past, 0, 0, None),
