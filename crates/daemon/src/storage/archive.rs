@@ -15,7 +15,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError
 use std::time::{Duration, Instant};
 
 use super::retention::parse_rotated_name;
-use super::rotation::{rename_noreplace, sync_parent};
+use super::rotation::{finish_interrupted_rotation, rename_noreplace, sync_parent};
 
 /// How many rotated files may wait for the archiver; past that, `submit`
 /// drops the request (the file stays, and the next start-up sweep takes it).
@@ -355,7 +355,9 @@ impl Drop for Archiver {
 /// whole); and returns the rotated files still uncompressed, oldest first,
 /// to submit. Files of a live `*.gz` (compress_on_write) are already
 /// compressed and never returned. Works on any live name in `dir`, so files
-/// of facilities no longer configured are finished too.
+/// of facilities no longer configured are finished too. Also completes a
+/// rotation cut short between hard link and unlink (see
+/// [`finish_interrupted_rotation`]), so run it before opening live files.
 pub fn sweep_uncompressed(dir: &Path) -> io::Result<Vec<PathBuf>> {
     let mut todo = Vec::new();
     for entry in std::fs::read_dir(dir)? {
@@ -376,6 +378,9 @@ pub fn sweep_uncompressed(dir: &Path) -> io::Result<Vec<PathBuf>> {
         let Some(parsed) = parse_rotated_name(name) else {
             continue;
         };
+        if parsed.compressed.is_none() {
+            finish_interrupted_rotation(&dir.join(parsed.live), &path)?;
+        }
         if parsed.compressed.is_some() || parsed.live.ends_with(".gz") {
             continue;
         }
@@ -581,6 +586,28 @@ mod tests {
         ] {
             assert!(d.join(keep).exists(), "{keep} must survive the sweep");
         }
+        // A rotation by hard link interrupted before the unlink: both names
+        // on one inode. The live name goes, the backup is queued.
+        std::fs::write(d.join("db.log"), b"db\n").unwrap();
+        std::fs::hard_link(
+            d.join("db.log"),
+            d.join("db.log.2026-11-24-00-00-00-000000"),
+        )
+        .unwrap();
+        // A live file that merely has a backup is not touched.
+        std::fs::write(d.join("api.log"), b"new api\n").unwrap();
+        let todo2 = sweep_uncompressed(d).unwrap();
+        assert!(!d.join("db.log").exists());
+        assert_eq!(std::fs::read(d.join("api.log")).unwrap(), b"new api\n");
+        assert_eq!(
+            todo2,
+            [
+                d.join("api.log.2026-11-23-00-00-00-000000-1"),
+                d.join("db.log.2026-11-24-00-00-00-000000"),
+                d.join("web.log.2026-11-24-02-00-00-000000"),
+            ]
+        );
+
         // The swept file then compresses normally.
         let dst = compress_file(&todo[1], CompressFormat::Xz, 1).unwrap();
         assert_eq!(decompress(&dst, CompressFormat::Xz), b"two\n");

@@ -231,6 +231,33 @@ pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
     std::fs::remove_file(from)
 }
 
+/// Complete a rotation that the hard-link fallback of [`rename_noreplace`]
+/// left half done: when `live` and `rotated` are the same inode, unlink
+/// `live` (else the writer would append to the backup). Returns whether it
+/// did; a missing file of either name is not an error.
+pub fn finish_interrupted_rotation(live: &Path, rotated: &Path) -> io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let (Ok(a), Ok(b)) = (
+        std::fs::symlink_metadata(live),
+        std::fs::symlink_metadata(rotated),
+    ) else {
+        return Ok(false);
+    };
+    if a.dev() != b.dev() || a.ino() != b.ino() {
+        return Ok(false);
+    }
+    tracing::warn!(
+        live = %live.display(),
+        rotated = %rotated.display(),
+        reason = "interrupted_rotation",
+        "completing a rotation cut short by a crash"
+    );
+    match std::fs::remove_file(live) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(true),
+    }
+}
+
 /// fsync the directory holding `path`, making a rename or create in it durable.
 pub fn sync_parent(path: &Path) -> io::Result<()> {
     let dir = match path.parent() {
