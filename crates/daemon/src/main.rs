@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use loghog_daemon::config::{Args, DaemonConfig, Facilities, sample};
-use loghog_daemon::ingest::Listeners;
+use loghog_daemon::ingest::{Listeners, tls};
 use loghog_daemon::{RunContext, logging};
 use tokio_util::sync::CancellationToken;
 
@@ -48,10 +48,28 @@ fn main() -> ExitCode {
     for p in &problems {
         eprintln!("loghogd: error: {p}");
     }
-    let (Some(config), Some(facilities)) = (config, facilities) else {
+    let mut problems_tls = Vec::new();
+    let tls = config.as_ref().and_then(|c| {
+        if c.server.listen_ssl.is_empty() {
+            return None;
+        }
+        let (Some(pem), Some(ca)) = (&c.server.pemfile, &c.server.cacert) else {
+            return None; // DaemonConfig::load already reported it.
+        };
+        match tls::server_config(pem, ca) {
+            Ok(tls) => Some(tls),
+            Err(e) => {
+                eprintln!("loghogd: error: {e}");
+                problems_tls.push(e);
+                None
+            }
+        }
+    });
+    let (Some(config), Some(facilities), true) = (config, facilities, problems_tls.is_empty())
+    else {
         eprintln!(
             "loghogd: {} configuration error(s); not starting",
-            problems.len()
+            problems.len() + problems_tls.len()
         );
         return ExitCode::from(EX_CONFIG);
     };
@@ -63,7 +81,7 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    match start(config, facilities) {
+    match start(config, facilities, tls) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("loghogd: {e:#}");
@@ -72,7 +90,11 @@ fn main() -> ExitCode {
     }
 }
 
-fn start(config: DaemonConfig, facilities: Facilities) -> anyhow::Result<()> {
+fn start(
+    config: DaemonConfig,
+    facilities: Facilities,
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+) -> anyhow::Result<()> {
     let log = logging::init(Some(&config.log), true)?;
     let listeners = Listeners::bind(&config.server.listen, &config.server.listen_ssl)?;
     loghog_daemon::run(
@@ -82,6 +104,7 @@ fn start(config: DaemonConfig, facilities: Facilities) -> anyhow::Result<()> {
             listeners,
             shutdown: CancellationToken::new(),
             log: Some(log),
+            tls,
             on_ready: None,
         },
     )?;

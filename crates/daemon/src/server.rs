@@ -33,6 +33,9 @@ pub enum RunError {
     /// The runtime or a writer thread could not start.
     #[error("cannot start: {0}")]
     Start(#[from] std::io::Error),
+    /// TLS listeners were bound but no TLS configuration was given.
+    #[error("TLS listeners need a TLS configuration")]
+    NoTlsConfig,
 }
 
 /// What `run` needs besides the configuration.
@@ -45,6 +48,8 @@ pub struct RunContext {
     pub shutdown: CancellationToken,
     /// The internal log, reopened on SIGHUP.
     pub log: Option<LogHandle>,
+    /// The TLS configuration, when there are TLS listeners.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Called once every listener is serving.
     pub on_ready: Option<Box<dyn FnOnce() + Send>>,
 }
@@ -64,6 +69,7 @@ async fn serve(config: DaemonConfig, cx: RunContext) -> Result<(), RunError> {
         listeners,
         shutdown,
         log,
+        tls,
         on_ready,
     } = cx;
     let shards = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4));
@@ -99,7 +105,19 @@ async fn serve(config: DaemonConfig, cx: RunContext) -> Result<(), RunError> {
         tracker.spawn(udp::serve_udp(s, router.clone(), shutdown.clone()));
     }
     if !listeners.tls.is_empty() {
-        tracing::error!("TLS listeners are configured but not supported by this build");
+        let Some(tls) = tls else {
+            return Err(RunError::NoTlsConfig);
+        };
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+        for l in listeners.tls {
+            let l = stream::into_tokio(l)?;
+            tracker.spawn(stream::accept_tls(
+                l,
+                ctx.clone(),
+                acceptor.clone(),
+                config.server.handshake_timeout,
+            ));
+        }
     }
     let storage_handle = storage.handle();
     let ticker = tokio::spawn({

@@ -87,6 +87,48 @@ pub async fn accept_plain(listener: TcpListener, ctx: StreamContext) {
     }
 }
 
+/// Accepts TLS connections until shutdown. The handshake runs in the
+/// connection's own task, under `handshake_timeout`, holding a connection
+/// permit like any other connection.
+pub async fn accept_tls(
+    listener: TcpListener,
+    ctx: StreamContext,
+    acceptor: tokio_rustls::TlsAcceptor,
+    handshake_timeout: Duration,
+) {
+    loop {
+        let Some(permit) = ctx.permit("tls").await else {
+            return;
+        };
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            () = ctx.shutdown.cancelled() => return,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let ctx2 = ctx.clone();
+                let acceptor = acceptor.clone();
+                ctx.tracker.spawn(async move {
+                    let handshake = tokio::select! {
+                        r = super::tls::accept(&acceptor, stream, handshake_timeout) => r,
+                        () = ctx2.shutdown.cancelled() => return,
+                    };
+                    match handshake {
+                        Ok(tls) => serve(tls, peer, &ctx2).await,
+                        Err(e) => ctx2.router.rejects().report(
+                            peer,
+                            e.reason(),
+                            &format!("TLS handshake failed: {e}"),
+                        ),
+                    }
+                    drop(permit);
+                });
+            }
+            Err(e) => accept_failed(&e).await,
+        }
+    }
+}
+
 /// Logs a failed accept and, for resource exhaustion, backs off briefly so
 /// the loop does not spin.
 pub async fn accept_failed(e: &std::io::Error) {

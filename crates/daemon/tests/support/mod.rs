@@ -23,6 +23,7 @@ pub struct Daemon {
     child: Option<Child>,
     pub tcp: SocketAddr,
     pub udp: SocketAddr,
+    pub tls: Option<SocketAddr>,
     output: Arc<Mutex<Vec<String>>>,
 }
 
@@ -74,12 +75,16 @@ impl Daemon {
             child: Some(child),
             tcp: "0.0.0.0:0".parse().unwrap(),
             udp: "0.0.0.0:0".parse().unwrap(),
+            tls: None,
             output,
         };
         let started = d.wait_for_output("loghogd started");
         assert!(started, "daemon did not start:\n{}", d.output());
         d.tcp = d.listening("tcp");
         d.udp = d.listening("udp");
+        if d.output().contains("proto=tls addr=") {
+            d.tls = Some(d.listening("tls"));
+        }
         d
     }
 
@@ -182,6 +187,21 @@ impl Drop for Daemon {
             let _ = c.wait();
         }
     }
+}
+
+/// Runs `loghogd` with `args` to completion (for --check-config and the
+/// like): (exit code, stdout, stderr).
+pub fn run_loghogd(args: &[&std::ffi::OsStr]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_loghogd"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// Polls `cond` until it holds or the deadline passes.
