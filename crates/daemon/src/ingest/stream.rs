@@ -200,7 +200,7 @@ pub async fn serve<S: AsyncRead + Unpin>(mut stream: S, peer: SocketAddr, ctx: &
         if n == spare && target < MAX_BUFFER {
             target *= 2;
         }
-        batch.received_now();
+        router.begin(&mut batch);
         let mut pos = 0;
         loop {
             match decoder.decode(&buf[pos..]) {
