@@ -194,10 +194,8 @@ async fn handle_signals(
 /// SIGHUP: re-read facilities.conf (keeping the running one if the new one
 /// is invalid) and reopen every file.
 fn reload(facilities_path: &std::path::Path, router: &Router, log: Option<&LogHandle>) {
-    if let Some(log) = log {
-        if let Err(e) = log.reopen() {
-            tracing::error!(error = %e, "cannot reopen the internal log");
-        }
+    if let Some(Err(e)) = log.map(LogHandle::reopen) {
+        tracing::error!(error = %e, "cannot reopen the internal log");
     }
     match Facilities::load(facilities_path) {
         Ok((facilities, warnings)) => {
