@@ -17,7 +17,7 @@ use rustls::ClientConfig;
 
 use crate::error::ClientError;
 use crate::queue::Shared;
-use crate::record::{Encoder, machine_hostname, now_stamp};
+use crate::record::{Encoder, FrameEncoder, machine_hostname, now_stamp};
 use crate::sender::Sender;
 use crate::tls::tls_config;
 use crate::transport::{Endpoint, Transport};
@@ -176,20 +176,13 @@ impl ClientBuilder {
         })
     }
 
-    /// Encodes one whole frame for a record into `out`, exactly as the
-    /// client built from this builder would queue it (for load generators
-    /// that write prebuilt frames themselves).
-    pub fn encode_frame_into(
-        &self,
-        module: &str,
-        body: &str,
-        stamp: i64,
-        nsecs: i64,
-        out: &mut Vec<u8>,
-    ) {
-        let mut scratch = Vec::new();
-        self.encoder()
-            .frame(module, body, stamp, nsecs, &mut scratch, out);
+    /// A frame encoder with this builder's app, hostname, secret and
+    /// compression.
+    pub fn frame_encoder(&self) -> FrameEncoder {
+        FrameEncoder {
+            encoder: self.encoder(),
+            scratch: Vec::new(),
+        }
     }
 
     fn encoder(&self) -> Encoder {

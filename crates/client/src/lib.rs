@@ -26,6 +26,7 @@ mod transport;
 
 pub use client::{Client, ClientBuilder, DEFAULT_MAX_BUFFER_SIZE, DEFAULT_PORT};
 pub use error::ClientError;
+pub use record::FrameEncoder;
 #[cfg(feature = "tracing")]
 pub use layer::LoghogLayer;
 #[cfg(feature = "log")]
