@@ -129,7 +129,10 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| bail!("a connection thread panicked")))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| bail!("a connection thread panicked"))
+            })
             .collect()
     });
     let elapsed = start.elapsed().as_secs_f64();
@@ -154,7 +157,10 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
         wait_for_lines(path, lines, Duration::from_secs(args.wait_timeout))?;
         let end_to_end = start.elapsed().as_secs_f64();
         println!("end-to-end seconds: {end_to_end:.3}");
-        println!("end-to-end records/s: {:.0}", lines as f64 / end_to_end.max(1e-9));
+        println!(
+            "end-to-end records/s: {:.0}",
+            lines as f64 / end_to_end.max(1e-9)
+        );
     }
     Ok(())
 }
@@ -181,7 +187,9 @@ fn drive(
 ) -> anyhow::Result<()> {
     let start = Instant::now();
     // With a rate, write about 10 ms worth at a time.
-    let slice = rate.map_or(block.ends.len(), |r| ((r / 100.0) as usize).clamp(1, block.ends.len()));
+    let slice = rate.map_or(block.ends.len(), |r| {
+        ((r / 100.0) as usize).clamp(1, block.ends.len())
+    });
     let mut done = 0u64;
     let mut udp_errors = 0u64;
     while done < count {

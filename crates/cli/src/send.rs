@@ -78,7 +78,11 @@ pub(crate) fn run(args: &SendArgs) -> anyhow::Result<()> {
         let mut line = Vec::new();
         loop {
             line.clear();
-            if input.read_until(b'\n', &mut line).context("reading stdin")? == 0 {
+            if input
+                .read_until(b'\n', &mut line)
+                .context("reading stdin")?
+                == 0
+            {
                 break;
             }
             let text = line

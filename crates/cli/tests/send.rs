@@ -47,8 +47,21 @@ fn arguments_become_records_with_exact_bodies() {
     let port = rx.port.to_string();
     let out = loghog(
         &[
-            "send", "--host", "127.0.0.1", "--port", &port, "--app", "cli-app", "--module",
-            "web.x", "--hostname", "box", "one", "two  words ", "", "é\nmulti",
+            "send",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--app",
+            "cli-app",
+            "--module",
+            "web.x",
+            "--hostname",
+            "box",
+            "one",
+            "two  words ",
+            "",
+            "é\nmulti",
         ],
         None,
     );
@@ -68,8 +81,16 @@ fn stdin_lines_become_records_signed_and_compressed() {
     let port = rx.port.to_string();
     let out = loghog(
         &[
-            "send", "--host", "127.0.0.1", "--port", &port, "--app", "cli-app", "--secret",
-            "my-big-secret", "--compress",
+            "send",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--app",
+            "cli-app",
+            "--secret",
+            "my-big-secret",
+            "--compress",
         ],
         Some("line 1\nline two  \n\nwindows\r\nlast without newline"),
     );
@@ -77,7 +98,13 @@ fn stdin_lines_become_records_signed_and_compressed() {
     let got = rx.records.wait_for(5, WAIT);
     assert_eq!(
         rx.records.bodies(),
-        ["line 1", "line two  ", "", "windows", "last without newline"]
+        [
+            "line 1",
+            "line two  ",
+            "",
+            "windows",
+            "last without newline"
+        ]
     );
     for r in &got {
         assert_eq!(r.message.module, "root");
@@ -106,7 +133,18 @@ fn nothing_listening_fails_within_the_timeout_with_a_clear_message() {
     let port = free_port().to_string();
     let started = Instant::now();
     let out = loghog(
-        &["send", "--host", "127.0.0.1", "--port", &port, "--app", "a", "--timeout", "1", "lost"],
+        &[
+            "send",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--app",
+            "a",
+            "--timeout",
+            "1",
+            "lost",
+        ],
         None,
     );
     let took = started.elapsed();
@@ -114,7 +152,9 @@ fn nothing_listening_fails_within_the_timeout_with_a_clear_message() {
     assert!(took < Duration::from_secs(4), "took {took:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains(&format!("could not deliver 1 record(s) to 127.0.0.1:{port} within 1 s")),
+        stderr.contains(&format!(
+            "could not deliver 1 record(s) to 127.0.0.1:{port} within 1 s"
+        )),
         "{stderr}"
     );
     assert!(stderr.contains("refused"), "{stderr}");
@@ -126,8 +166,17 @@ fn bench_delivers_every_record_over_several_connections() {
     let port = rx.port.to_string();
     let out = loghog(
         &[
-            "bench", "--host", "127.0.0.1", "--port", &port, "--connections", "3", "--messages",
-            "10000", "--size", "120",
+            "bench",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--connections",
+            "3",
+            "--messages",
+            "10000",
+            "--size",
+            "120",
         ],
         None,
     );
@@ -139,7 +188,10 @@ fn bench_delivers_every_record_over_several_connections() {
     }
     let got = rx.records.wait_for(10_000, WAIT);
     assert_eq!(got.len(), 10_000);
-    assert!(got.iter().all(|r| r.message.body.len() == 120 && r.message.app_id == "bench"));
+    assert!(
+        got.iter()
+            .all(|r| r.message.body.len() == 120 && r.message.app_id == "bench")
+    );
 }
 
 #[test]
@@ -158,8 +210,19 @@ fn bench_waits_for_the_output_file_and_reports_end_to_end() {
     };
     let out = loghog(
         &[
-            "bench", "--host", "127.0.0.1", "--port", &port, "--messages", "500", "--rate",
-            "5000", "--wait-file", file.to_str().unwrap(), "--expect-lines", "500",
+            "bench",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--messages",
+            "500",
+            "--rate",
+            "5000",
+            "--wait-file",
+            file.to_str().unwrap(),
+            "--expect-lines",
+            "500",
         ],
         None,
     );
@@ -175,8 +238,16 @@ fn bench_over_udp() {
     let port = rx.port.to_string();
     let out = loghog(
         &[
-            "bench", "--host", "127.0.0.1", "--port", &port, "--udp", "--messages", "200",
-            "--rate", "2000",
+            "bench",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--udp",
+            "--messages",
+            "200",
+            "--rate",
+            "2000",
         ],
         None,
     );

@@ -19,7 +19,12 @@ fn tcp_records_arrive_in_order_with_their_fields() {
         .hostname("box-1")
         .build()
         .unwrap();
-    client.send_at("web.requests", "first\nwith a second line é", 1358363502, 123);
+    client.send_at(
+        "web.requests",
+        "first\nwith a second line é",
+        1358363502,
+        123,
+    );
     for i in 0..500 {
         client.send("root", &format!("record {i}"));
     }
@@ -33,7 +38,10 @@ fn tcp_records_arrive_in_order_with_their_fields() {
     assert_eq!(first.hostname.as_deref(), Some("box-1"));
     assert_eq!(first.signature, None);
     assert_eq!(got[0].flags, 0);
-    let bodies: Vec<_> = got[1..].iter().map(|r| r.message.body.to_string()).collect();
+    let bodies: Vec<_> = got[1..]
+        .iter()
+        .map(|r| r.message.body.to_string())
+        .collect();
     let expected: Vec<_> = (0..500).map(|i| format!("record {i}")).collect();
     assert_eq!(bodies, expected);
     assert_eq!(client.delivered(), 501);
@@ -44,7 +52,11 @@ fn tcp_records_arrive_in_order_with_their_fields() {
 #[test]
 fn default_hostname_is_the_machines() {
     let rx = TcpReceiver::start();
-    let client = Client::builder("a").port(rx.port).host("127.0.0.1").build().unwrap();
+    let client = Client::builder("a")
+        .port(rx.port)
+        .host("127.0.0.1")
+        .build()
+        .unwrap();
     client.send("root", "x");
     client.close(WAIT).unwrap();
     let got = rx.records.wait_for(1, WAIT);
@@ -63,7 +75,10 @@ fn zlib_and_signed_frames_decode_and_verify() {
         .build()
         .unwrap();
     for i in 0..50 {
-        client.send("signed.zlib", &format!("{i} {}", "compressible ".repeat(20)));
+        client.send(
+            "signed.zlib",
+            &format!("{i} {}", "compressible ".repeat(20)),
+        );
     }
     client.close(WAIT).unwrap();
     let got = rx.records.wait_for(50, WAIT);

@@ -12,7 +12,13 @@ use tracing_subscriber::layer::SubscriberExt;
 const WAIT: Duration = Duration::from_secs(10);
 
 fn client(port: u16) -> Arc<Client> {
-    Arc::new(Client::builder("integrations").host("127.0.0.1").port(port).build().unwrap())
+    Arc::new(
+        Client::builder("integrations")
+            .host("127.0.0.1")
+            .port(port)
+            .build()
+            .unwrap(),
+    )
 }
 
 // One test for `log`: the global logger can be set once per process.
@@ -41,7 +47,11 @@ fn custom_log_format() {
     let rx = TcpReceiver::start();
     let client = client(rx.port);
     let logger = LoghogLogger::new(client.clone()).format(|record, out| {
-        out.push_str(&format!("[{}] {}", record.level().as_str().to_lowercase(), record.args()));
+        out.push_str(&format!(
+            "[{}] {}",
+            record.level().as_str().to_lowercase(),
+            record.args()
+        ));
     });
     log::Log::log(
         &logger,
@@ -72,6 +82,9 @@ fn tracing_events_carry_their_fields() {
     let got = rx.records.wait_for(2, WAIT);
     assert_eq!(got.len(), 2);
     assert_eq!(got[0].message.module, "svc.http");
-    assert_eq!(got[0].message.body, "INFO - request done status=200 path=\"/x\"");
+    assert_eq!(
+        got[0].message.body,
+        "INFO - request done status=200 path=\"/x\""
+    );
     assert_eq!(got[1].message.body, "WARN - retrying attempt=3");
 }

@@ -85,7 +85,11 @@ fn without_a_server_send_returns_at_once_and_close_is_bounded() {
         client.send("root", &b);
     }
     // Enqueueing only: far below one connect attempt's back-off (1 s).
-    assert!(started.elapsed() < Duration::from_millis(900), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(client.flush(Duration::from_millis(100)).is_err());
     let started = Instant::now();
     let err = client.close(Duration::from_millis(300)).unwrap_err();
@@ -131,5 +135,9 @@ fn close_does_not_wait_for_a_stuck_write() {
     std::thread::sleep(Duration::from_millis(100));
     let started = Instant::now();
     assert!(client.close(Duration::from_millis(300)).is_err());
-    assert!(started.elapsed() < Duration::from_millis(800), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(800),
+        "{:?}",
+        started.elapsed()
+    );
 }

@@ -11,7 +11,9 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use loghog_client::Client;
-use rcgen::{BasicConstraints, Certificate, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+use rcgen::{
+    BasicConstraints, Certificate, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
+};
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig, ServerConnection, StreamOwned};
@@ -78,7 +80,8 @@ fn tls_server(server_pki: &Pki, client_ca: &Pki, records: Records) -> u16 {
             let Ok(sock) = sock else { continue };
             let (config, records) = (config.clone(), records.clone());
             std::thread::spawn(move || {
-                sock.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+                sock.set_read_timeout(Some(Duration::from_millis(50)))
+                    .unwrap();
                 let conn = ServerConnection::new(config).unwrap();
                 let mut stream = StreamOwned::new(conn, sock);
                 support::read_frames(&mut stream, &records, &AtomicBool::new(false));
@@ -114,7 +117,12 @@ fn mutual_tls_delivers_and_ignores_the_host_name() {
     client.close(WAIT).unwrap();
     let got = records.wait_for(100, WAIT);
     let bodies: Vec<_> = got.iter().map(|r| r.message.body.to_string()).collect();
-    assert_eq!(bodies, (0..100).map(|i| format!("secret record {i}")).collect::<Vec<_>>());
+    assert_eq!(
+        bodies,
+        (0..100)
+            .map(|i| format!("secret record {i}"))
+            .collect::<Vec<_>>()
+    );
 }
 
 #[test]

@@ -54,7 +54,11 @@ impl Records {
         let mut got = self.0.0.lock().unwrap();
         while !pred(&got) {
             let now = Instant::now();
-            assert!(now < deadline, "timed out waiting for {what}: {} records", got.len());
+            assert!(
+                now < deadline,
+                "timed out waiting for {what}: {} records",
+                got.len()
+            );
             got = self.0.1.wait_timeout(got, deadline - now).unwrap().0;
         }
     }
@@ -187,7 +191,8 @@ fn accept_loop(listener: TcpListener, records: Records, stop: Arc<AtomicBool>) {
 
 fn serve(mut sock: TcpStream, records: &Records, stop: &AtomicBool) {
     sock.set_nonblocking(false).unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
     read_frames(&mut sock, records, stop);
 }
 
@@ -201,7 +206,8 @@ pub struct UdpReceiver {
 impl UdpReceiver {
     pub fn start() -> Self {
         let sock = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
-        sock.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
         let port = sock.local_addr().unwrap().port();
         let records = Records::default();
         let stop = Arc::new(AtomicBool::new(false));
