@@ -222,6 +222,14 @@ impl ClientBuilder {
 
 /// A LogHog client: cheap to share (`Arc<Client>`), safe from any thread.
 ///
+/// Delivery is at least once as far as the client can tell: a batch whose
+/// write fails is re-sent whole on the next connection, so the server may
+/// see a record twice (if the kernel had accepted part of the batch), but
+/// the client never forgets a queued record except by overflow (counted in
+/// [`Client::dropped`]). Before each write on a stream the sender checks
+/// whether the server closed the connection, so a graceful server restart
+/// loses nothing.
+///
 /// Dropping it delivers what is queued within the drop timeout (2 s by
 /// default); call [`Client::close`] for a bound of your choice.
 #[derive(Debug)]
