@@ -256,3 +256,34 @@ fn bench_over_udp() {
     // busy machine's socket buffer.
     rx.records.wait_for(190, WAIT);
 }
+
+#[test]
+fn send_over_mutual_tls() {
+    let pki = support::tls::Pki::new("cli ca");
+    let records = support::Records::default();
+    let port = support::tls::tls_server(&pki, &pki, records.clone()).to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let (pem, ca) = (dir.path().join("client.pem"), dir.path().join("ca.cert"));
+    pki.write_client_pem(&pem);
+    pki.write_ca(&ca);
+    let out = loghog(
+        &[
+            "send",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--app",
+            "a",
+            "--pem",
+            pem.to_str().unwrap(),
+            "--ca",
+            ca.to_str().unwrap(),
+            "over tls",
+        ],
+        None,
+    );
+    assert_ok(&out);
+    records.wait_for(1, WAIT);
+    assert_eq!(records.bodies(), ["over tls"]);
+}

@@ -161,6 +161,10 @@ impl ClientBuilder {
 
     /// The endpoint this builder describes (loads the TLS files).
     pub fn endpoint(&self) -> Result<Endpoint, ClientError> {
+        let wants_tls = self.tls_config.is_some() || self.tls_files.is_some();
+        if wants_tls && self.transport == Transport::Datagram {
+            return Err(ClientError::Options("TLS needs a stream, not datagrams"));
+        }
         let tls = match (&self.tls_config, &self.tls_files) {
             (Some(config), _) => Some(config.clone()),
             (None, Some((pem, ca))) => Some(tls_config(pem, ca)?),

@@ -4,92 +4,14 @@
 //! another CA is refused.
 mod support;
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use loghog_client::Client;
-use rcgen::{
-    BasicConstraints, Certificate, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
-};
-use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
-use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig, ServerConnection, StreamOwned};
 use support::Records;
+use support::tls::{Pki, tls_server};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-struct Pki {
-    ca: CertifiedIssuer<'static, KeyPair>,
-}
-
-impl Pki {
-    fn new(name: &str) -> Pki {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
-        Pki { ca }
-    }
-
-    /// A leaf certificate and its key, signed by this CA.
-    fn leaf(&self, name: &str) -> (Certificate, KeyPair) {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(vec![name.to_string()]).unwrap();
-        params.distinguished_name.push(DnType::CommonName, name);
-        let cert = params.signed_by(&key, &self.ca).unwrap();
-        (cert, key)
-    }
-
-    fn write_ca(&self, path: &Path) {
-        std::fs::write(path, self.ca.pem()).unwrap();
-    }
-
-    /// A client PEM: key and certificate in one file, as loghog-client-cert writes.
-    fn write_client_pem(&self, path: &Path) {
-        let (cert, key) = self.leaf("test-client");
-        std::fs::write(path, format!("{}{}", key.serialize_pem(), cert.pem())).unwrap();
-    }
-}
-
-/// A TLS server that requires a client certificate from `client_ca` and
-/// presents a certificate for a name that is not the address dialled.
-fn tls_server(server_pki: &Pki, client_ca: &Pki, records: Records) -> u16 {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut roots = RootCertStore::empty();
-    roots.add(client_ca.ca.der().clone()).unwrap();
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .build()
-        .unwrap();
-    let (cert, key) = server_pki.leaf("not-this-host.example");
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-    let config = Arc::new(
-        ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_client_cert_verifier(verifier)
-            .with_single_cert(vec![cert.der().clone(), server_pki.ca.der().clone()], key)
-            .unwrap(),
-    );
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for sock in listener.incoming() {
-            let Ok(sock) = sock else { continue };
-            let (config, records) = (config.clone(), records.clone());
-            std::thread::spawn(move || {
-                sock.set_read_timeout(Some(Duration::from_millis(50)))
-                    .unwrap();
-                let conn = ServerConnection::new(config).unwrap();
-                let mut stream = StreamOwned::new(conn, sock);
-                support::read_frames(&mut stream, &records, &AtomicBool::new(false));
-            });
-        }
-    });
-    port
-}
 
 fn files(dir: &Path, pki: &Pki) -> (PathBuf, PathBuf) {
     let (pem, ca) = (dir.join("client.pem"), dir.join("ca.cert"));
@@ -152,4 +74,14 @@ fn unreadable_tls_files_fail_at_build() {
         .build()
         .unwrap_err();
     assert!(err.to_string().contains("/nonexistent/"), "{err}");
+}
+
+#[test]
+fn tls_over_udp_is_refused_at_build() {
+    let err = Client::builder("tls-app")
+        .datagram(true)
+        .tls("client.pem", "ca.cert")
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("TLS needs a stream"), "{err}");
 }

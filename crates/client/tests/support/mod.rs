@@ -16,6 +16,8 @@ use loghog_proto::{
     DEFAULT_MAX_PAYLOAD, Decode, FrameDecoder, Message, decode_datagram, open_payload,
 };
 
+pub mod tls;
+
 /// One decoded frame.
 #[derive(Debug, Clone)]
 pub struct Received {
