@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use loghog_client::Client;
 use support::Records;
-use support::tls::{Pki, tls_server};
+use support::first_appearance;
+use support::tls::{Pki, tls_server, tls_server_closing_first};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -84,4 +85,38 @@ fn tls_over_udp_is_refused_at_build() {
         .build()
         .unwrap_err();
     assert!(err.to_string().contains("TLS needs a stream"), "{err}");
+}
+
+/// Guards the TLS side of the closed-connection check: a close_notify from
+/// the server must be noticed before the next write, so nothing is lost.
+#[test]
+fn a_tls_server_closing_the_connection_loses_nothing() {
+    let pki = Pki::new("test ca");
+    let records = Records::default();
+    let port = tls_server_closing_first(&pki, &pki, records.clone(), Some(50));
+    let dir = tempfile::tempdir().unwrap();
+    let (pem, ca) = files(dir.path(), &pki);
+    let client = Client::builder("tls-app")
+        .host("127.0.0.1")
+        .port(port)
+        .tls(&pem, &ca)
+        .build()
+        .unwrap();
+    for i in 0..50 {
+        client.send("tls", &format!("r{i}"));
+    }
+    records.wait_for(50, WAIT);
+    // Let the server's close reach the client before it writes again.
+    std::thread::sleep(Duration::from_millis(200));
+    for i in 50..100 {
+        client.send("tls", &format!("r{i}"));
+    }
+    client.flush(WAIT).unwrap();
+    let want: Vec<String> = (0..100).map(|i| format!("r{i}")).collect();
+    records.wait_until(WAIT, "100 distinct records", |r| {
+        let b: Vec<String> = r.iter().map(|r| r.message.body.to_string()).collect();
+        first_appearance(&b).len() >= 100
+    });
+    assert_eq!(first_appearance(&records.bodies()), want);
+    client.close(WAIT).unwrap();
 }

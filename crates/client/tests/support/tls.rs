@@ -2,10 +2,11 @@
 //!
 //! The server certificate names a host that is never dialled, so a client
 //! that checked host names would fail against it.
+use std::io::Write;
 use std::net::TcpListener;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rcgen::{
@@ -53,6 +54,18 @@ impl Pki {
 /// A TLS server that requires a client certificate from `client_ca` and
 /// presents a certificate for a name that is not the address dialled.
 pub fn tls_server(server_pki: &Pki, client_ca: &Pki, records: Records) -> u16 {
+    tls_server_closing_first(server_pki, client_ca, records, None)
+}
+
+/// Like [`tls_server`], but when `close_first_after` is set the first
+/// connection is closed politely (close_notify, then FIN) once that many
+/// records have arrived, as a restarting daemon would.
+pub fn tls_server_closing_first(
+    server_pki: &Pki,
+    client_ca: &Pki,
+    records: Records,
+    close_first_after: Option<usize>,
+) -> u16 {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut roots = RootCertStore::empty();
     roots.add(client_ca.ca.der().clone()).unwrap();
@@ -72,15 +85,26 @@ pub fn tls_server(server_pki: &Pki, client_ca: &Pki, records: Records) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
-        for sock in listener.incoming() {
+        for (i, sock) in listener.incoming().enumerate() {
             let Ok(sock) = sock else { continue };
             let (config, records) = (config.clone(), records.clone());
+            let close_after = close_first_after.filter(|_| i == 0);
             std::thread::spawn(move || {
                 sock.set_read_timeout(Some(Duration::from_millis(50)))
                     .unwrap();
                 let conn = ServerConnection::new(config).unwrap();
                 let mut stream = StreamOwned::new(conn, sock);
-                super::read_frames(&mut stream, &records, &AtomicBool::new(false));
+                let stop = Arc::new(AtomicBool::new(false));
+                if let Some(n) = close_after {
+                    let (stop, records) = (stop.clone(), records.clone());
+                    std::thread::spawn(move || {
+                        records.wait_for(n, Duration::from_secs(30));
+                        stop.store(true, Ordering::SeqCst);
+                    });
+                }
+                super::read_frames(&mut stream, &records, &stop);
+                stream.conn.send_close_notify();
+                let _ = stream.flush();
             });
         }
     });
