@@ -17,6 +17,17 @@ pub(crate) const INITIAL_BACKOFF: Duration = Duration::from_secs(1);
 /// Longest back-off.
 pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
+thread_local! {
+    static ON_SENDER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the current thread is a sender thread. Log records made there
+/// (rustls logs through `log`) must not be sent: each would cause a write
+/// that logs again, a feedback loop.
+pub(crate) fn on_sender_thread() -> bool {
+    ON_SENDER.with(std::cell::Cell::get)
+}
+
 /// What the sender needs besides the shared queue.
 pub(crate) struct Sender {
     pub(crate) shared: Arc<Shared>,
@@ -34,6 +45,7 @@ struct Live {
 impl Sender {
     /// The thread's body; returns when the client closes.
     pub(crate) fn run(self) {
+        ON_SENDER.with(|on| on.set(true));
         let mut live: Option<Live> = None;
         let mut batch = FrameQueue::default();
         let mut backoff = INITIAL_BACKOFF;
