@@ -14,7 +14,7 @@ use loghog_client::ClientBuilder;
 
 /// Send log records to a LogHog daemon, or load-test one.
 #[derive(Debug, Parser)]
-#[command(name = "loghog", version, about)]
+#[command(name = "loghog", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
