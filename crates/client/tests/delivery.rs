@@ -154,3 +154,24 @@ fn many_threads_share_one_client() {
         assert_eq!(bodies, (0..2000).collect::<Vec<_>>());
     }
 }
+
+/// Regression: a record too large for a datagram must be dropped and
+/// counted, not retried forever in front of the records behind it.
+#[test]
+fn an_oversized_datagram_is_dropped_and_the_rest_flow() {
+    let rx = UdpReceiver::start();
+    let client = Client::builder("udp-app")
+        .host("127.0.0.1")
+        .port(rx.port)
+        .datagram(true)
+        .build()
+        .unwrap();
+    client.send("udp", &"x".repeat(70_000));
+    client.send("udp", "small");
+    client.flush(WAIT).unwrap();
+    let got = rx.records.wait_for(1, WAIT);
+    assert_eq!(got[0].message.body, "small");
+    assert_eq!(client.dropped(), 1);
+    assert_eq!(client.delivered(), 1);
+    client.close(WAIT).unwrap();
+}
