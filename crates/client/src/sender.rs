@@ -97,11 +97,13 @@ impl Sender {
             if sent.oversize > 0 {
                 st.last_error = Some(format!("{} datagram(s) too large to send", sent.oversize));
             }
+            if n > 0 {
+                self.shared.progress.notify_all();
+            }
             match sent.error {
                 None => {
                     current.delivered = true;
                     backoff = INITIAL_BACKOFF;
-                    self.shared.progress.notify_all();
                 }
                 Some(e) => {
                     st.queue.put_back_front(&mut batch);
