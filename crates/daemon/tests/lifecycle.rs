@@ -224,3 +224,42 @@ fn user_drops_root_for_good() {
     assert_eq!(std::fs::metadata(dir.path()).unwrap().uid(), 0);
     terminate(dir.path(), pid);
 }
+
+#[test]
+fn the_internal_log_rotates_by_when_and_keeps_backup_count() {
+    let dir = setup();
+    let conf = daemon_conf("").replace(
+        "[log]\nfilename = loghogd.log\n",
+        "[log]\nfilename = loghogd.log\nwhen = S\nbackup_count = 2\n",
+    );
+    assert!(conf.contains("when = S"), "{conf}");
+    std::fs::write(dir.path().join("loghogd.conf"), conf).unwrap();
+    let d = Daemon::start_in(dir);
+    let rotated = |d: &Daemon| -> Vec<String> {
+        file_names(d.dir.path())
+            .into_iter()
+            .filter(|n| n.starts_with("loghogd.log."))
+            .collect()
+    };
+    // Each connection logs a line; lines in later seconds roll the file over.
+    let ok = poll(|| {
+        drop(d.connect());
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        rotated(&d).len() >= 2
+    });
+    assert!(ok, "{:?}", file_names(d.dir.path()));
+    // Keep going: never more than backup_count old files.
+    for _ in 0..10 {
+        drop(d.connect());
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        let names = rotated(&d);
+        assert!(names.len() <= 2, "{names:?}");
+    }
+    for name in rotated(&d) {
+        let stamp = name.strip_prefix("loghogd.log.").unwrap();
+        assert!(
+            jiff::civil::DateTime::strptime("%Y-%m-%d_%H-%M-%S", stamp).is_ok(),
+            "{name}"
+        );
+    }
+}
