@@ -437,6 +437,8 @@ struct LiveFile {
     repaired: bool,
     /// After a failed rotation, no new attempt before this.
     retry_rotation_at: Option<Instant>,
+    /// The schedule's next fire for (start, expression): every tick asks.
+    fire_cache: Option<(Timestamp, String, Option<Timestamp>)>,
 }
 
 impl LiveFile {
@@ -453,7 +455,23 @@ impl LiveFile {
             started: None,
             repaired: false,
             retry_rotation_at: None,
+            fire_cache: None,
         }
+    }
+
+    /// The first fire of the facility's schedule after `started`.
+    fn next_fire(&mut self, started: &Zoned) -> Option<Timestamp> {
+        let schedule = self.facility.schedule.as_ref()?;
+        let start = started.timestamp();
+        if let Some((t, expr, fire)) = &self.fire_cache
+            && *t == start
+            && expr == schedule.expression()
+        {
+            return *fire;
+        }
+        let fire = schedule.next_after(started).map(|z| z.timestamp());
+        self.fire_cache = Some((start, schedule.expression().to_owned(), fire));
+        fire
     }
 }
 
@@ -653,12 +671,7 @@ impl Writer {
             return;
         }
         let now = hk.clock.now();
-        let next_fire = live
-            .facility
-            .schedule
-            .as_ref()
-            .and_then(|s| s.next_after(&started))
-            .map(|z| z.timestamp());
+        let next_fire = live.next_fire(&started);
         let policy = RotationPolicy {
             max_size: live.facility.max_size,
         };
