@@ -4,8 +4,11 @@
 //! verifies and resolves each message to a facility file, `storage` owns the
 //! files. [`run`] wires them together and implements shutdown and reload.
 pub mod config;
+pub mod daemonize;
 pub mod ingest;
+pub mod lifecycle;
 pub mod logging;
+pub mod pidfile;
 pub mod router;
 pub mod server;
 pub mod storage;

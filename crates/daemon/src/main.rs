@@ -1,12 +1,15 @@
 //! `loghogd`: parse the command line, load and check the configuration,
-//! bind, then hand over to the library. Exit codes: 0, 78 for configuration
+//! then start in the order of SPEC §6 (directories, bind, detach, pid file,
+//! drop privileges) and hand over to the library. Exit codes: 0, 78 for configuration
 //! errors, 70 for runtime failures.
 use std::process::ExitCode;
 
 use clap::Parser;
 use loghog_daemon::config::{Args, DaemonConfig, Facilities, ini, sample};
 use loghog_daemon::ingest::{Listeners, tls};
-use loghog_daemon::{RunContext, logging};
+use loghog_daemon::pidfile::PidFile;
+use loghog_daemon::{RunContext, daemonize, lifecycle, logging};
+use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 
 const EX_CONFIG: u8 = 78;
@@ -111,8 +114,62 @@ fn start(
     facilities: Facilities,
     tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 ) -> anyhow::Result<()> {
-    let log = logging::init(Some(&config.log), true)?;
+    // SPEC §6 and CRATES.md: directories → bind → fork → pid file → drop
+    // privileges → runtime. No thread may exist before the fork.
+    let user = lifecycle::resolve_user(config.user.as_deref())?;
+    if let (Some(name), None) = (&config.user, &user) {
+        eprintln!("loghogd: warning: not started as root; ignoring user {name:?}");
+    }
+    lifecycle::prepare_directories(&config, user.as_ref())?;
+    let log = logging::init(Some(&config.log), !config.daemon)?;
     let listeners = Listeners::bind(&config.server.listen, &config.server.listen_ssl)?;
+    let readiness = if config.daemon {
+        Some(daemonize::detach(i32::from(EX_SOFTWARE))?)
+    } else {
+        None
+    };
+    let readiness = Arc::new(Mutex::new(readiness));
+    let result = serve(
+        config,
+        facilities,
+        tls,
+        listeners,
+        log,
+        user,
+        readiness.clone(),
+    );
+    if let Err(e) = &result {
+        tracing::error!(error = %format!("{e:#}"), "loghogd failed");
+        if let Some(r) = readiness.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            r.fail(&format!("{e:#}"));
+        }
+    }
+    result
+}
+
+fn serve(
+    config: DaemonConfig,
+    facilities: Facilities,
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    listeners: Listeners,
+    log: logging::LogHandle,
+    user: Option<lifecycle::RunAs>,
+    readiness: Arc<Mutex<Option<daemonize::Readiness>>>,
+) -> anyhow::Result<()> {
+    let pidfile = PidFile::create(&config.pidfile)?;
+    if let Some(user) = &user {
+        lifecycle::drop_privileges(user)?;
+        tracing::info!(user = %user.name, uid = user.uid.as_raw(), "dropped privileges");
+    }
+    let on_ready = move || {
+        if let Some(r) = readiness.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            r.ready();
+        }
+        // Type=notify under systemd; a no-op without NOTIFY_SOCKET.
+        if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
+            tracing::warn!(error = %e, "cannot notify systemd");
+        }
+    };
     loghog_daemon::run(
         config,
         RunContext {
@@ -121,8 +178,9 @@ fn start(
             shutdown: CancellationToken::new(),
             log: Some(log),
             tls,
-            on_ready: None,
+            on_ready: Some(Box::new(on_ready)),
         },
     )?;
+    drop(pidfile);
     Ok(())
 }

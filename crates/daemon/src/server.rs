@@ -20,6 +20,7 @@ use crate::ingest::stream::{self, StreamContext};
 use crate::ingest::udp;
 use crate::logging::LogHandle;
 use crate::router::Router;
+use crate::storage::rotation::SystemClock;
 use crate::storage::writer::{Command, Storage, StorageSettings};
 
 /// How long shutdown may take before connections are abandoned.
@@ -73,10 +74,28 @@ async fn serve(config: DaemonConfig, cx: RunContext) -> Result<(), RunError> {
         on_ready,
     } = cx;
     let shards = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4));
-    let storage = Storage::start(&StorageSettings {
-        shards,
-        queue_batches: 256,
-    })?;
+    let storage = Storage::start(
+        &StorageSettings {
+            shards,
+            queue_batches: 256,
+            workdir: config.workdir.clone(),
+            format: config.compressor.format,
+            level: config.compressor.level,
+        },
+        Arc::new(SystemClock),
+    )?;
+    // Before any listener serves: compress what a crash left uncompressed
+    // and let overdue files rotate.
+    let leftovers = storage
+        .recover(
+            &config.logdir,
+            &facilities,
+            config.compressor.compress_on_write,
+        )
+        .await?;
+    if leftovers > 0 {
+        tracing::info!(files = leftovers, "queued rotated files left uncompressed");
+    }
     let rejects = Arc::new(Rejects::new());
     let router = Arc::new(Router::new(
         facilities,

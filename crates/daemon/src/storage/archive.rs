@@ -28,38 +28,8 @@ const CHUNK: usize = 64 * 1024;
 /// the cancellation and clean up its temp file.
 const CANCEL_GRACE: Duration = Duration::from_millis(500);
 
-/// Archive format of rotated files. Mirrors `config::CompressFormat` (same
-/// variants and extensions) so this module does not depend on config.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CompressFormat {
-    /// `.xz` via liblzma.
-    Xz,
-    /// `.bz2` via the bzip2 crate.
-    Bzip2,
-    /// `.gz` via flate2 (zlib-rs).
-    Gzip,
-}
-
-impl CompressFormat {
-    /// File extension without the dot: `"xz"`, `"bz2"`, `"gz"`.
-    pub fn extension(self) -> &'static str {
-        match self {
-            CompressFormat::Xz => "xz",
-            CompressFormat::Bzip2 => "bz2",
-            CompressFormat::Gzip => "gz",
-        }
-    }
-
-    /// The format whose [`extension`](Self::extension) is `ext`.
-    pub fn from_extension(ext: &str) -> Option<CompressFormat> {
-        match ext {
-            "xz" => Some(CompressFormat::Xz),
-            "bz2" => Some(CompressFormat::Bzip2),
-            "gz" => Some(CompressFormat::Gzip),
-            _ => None,
-        }
-    }
-}
+/// The archive format is the configuration's own enum (`[compressor] format`).
+pub use crate::config::CompressFormat;
 
 /// `{src}.{ext}`.
 fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
@@ -215,6 +185,13 @@ fn copy_cancellable(input: &mut File, out: &mut impl Write, cancel: &AtomicBool)
     }
 }
 
+/// One queued request: a rotated file, and whether to compress it.
+#[derive(Debug)]
+struct Job {
+    path: PathBuf,
+    compress: bool,
+}
+
 /// The outcome of one archive job, handed to the `on_done` callback.
 #[derive(Debug)]
 pub struct Archived {
@@ -234,7 +211,7 @@ pub struct Archived {
 /// still leaves one core to ingest.
 #[derive(Debug)]
 pub struct Archiver {
-    tx: Option<SyncSender<PathBuf>>,
+    tx: Option<SyncSender<Job>>,
     cancel: Arc<AtomicBool>,
     /// Disconnected when the worker thread has exited.
     exited: Receiver<()>,
@@ -248,7 +225,7 @@ impl Archiver {
     where
         F: FnMut(Archived) + Send + 'static,
     {
-        let (tx, rx) = mpsc::sync_channel::<PathBuf>(QUEUE_CAPACITY);
+        let (tx, rx) = mpsc::sync_channel::<Job>(QUEUE_CAPACITY);
         let (exit_tx, exited) = mpsc::channel::<()>();
         let cancel = Arc::new(AtomicBool::new(false));
         let worker_cancel = Arc::clone(&cancel);
@@ -257,9 +234,18 @@ impl Archiver {
             .spawn(move || {
                 // Dropped when the thread ends, even by panic: that is the signal.
                 let _exit_tx = exit_tx;
-                while let Ok(src) = rx.recv() {
+                while let Ok(Job {
+                    path: src,
+                    compress,
+                }) = rx.recv()
+                {
                     if worker_cancel.load(Ordering::Relaxed) {
                         break;
+                    }
+                    if !compress {
+                        let result = Ok(src.clone());
+                        on_done(Archived { src, result });
+                        continue;
                     }
                     let started = Instant::now();
                     let result = compress_file_cancellable(&src, format, level, &worker_cancel);
@@ -290,10 +276,27 @@ impl Archiver {
     /// Queue `path` for compression without blocking; false when it was not
     /// queued (queue full, or the worker is gone) and stays uncompressed.
     pub fn submit(&self, path: PathBuf) -> bool {
+        self.send(Job {
+            path,
+            compress: true,
+        })
+    }
+
+    /// Queue `path` for `on_done` only, without compressing it (a rotated
+    /// `compress_on_write` file is gzip already), so follow-up work such as
+    /// retention runs on the archive thread too; false when not queued.
+    pub fn submit_uncompressed(&self, path: PathBuf) -> bool {
+        self.send(Job {
+            path,
+            compress: false,
+        })
+    }
+
+    fn send(&self, job: Job) -> bool {
         let Some(tx) = &self.tx else { return false };
-        match tx.try_send(path) {
+        match tx.try_send(job) {
             Ok(()) => true,
-            Err(TrySendError::Full(path)) => {
+            Err(TrySendError::Full(Job { path, .. })) => {
                 tracing::warn!(
                     path = %path.display(),
                     capacity = QUEUE_CAPACITY,
@@ -302,7 +305,7 @@ impl Archiver {
                 );
                 false
             }
-            Err(TrySendError::Disconnected(path)) => {
+            Err(TrySendError::Disconnected(Job { path, .. })) => {
                 tracing::warn!(
                     path = %path.display(),
                     reason = "archiver_stopped",
@@ -724,9 +727,25 @@ mod tests {
 
     #[test]
     fn extension_mapping() {
-        for f in ALL {
-            assert_eq!(CompressFormat::from_extension(f.extension()), Some(f));
-        }
-        assert_eq!(CompressFormat::from_extension("zst"), None);
+        let exts: Vec<&str> = ALL.iter().map(|f| f.extension()).collect();
+        assert_eq!(exts, ["xz", "bz2", "gz"]);
+    }
+
+    #[test]
+    fn uncompressed_jobs_only_reach_the_callback() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("web.log.gz.2026-11-24-00-00-00-000000");
+        std::fs::write(&src, b"already gzip").unwrap();
+        let (tx, rx) = mpsc::channel();
+        let archiver = Archiver::start(CompressFormat::Xz, 6, move |done| {
+            tx.send(done).unwrap();
+        })
+        .unwrap();
+        assert!(archiver.submit_uncompressed(src.clone()));
+        let done = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(done.src, src);
+        assert_eq!(done.result.unwrap(), src);
+        assert_eq!(std::fs::read(&src).unwrap(), b"already gzip");
+        assert!(archiver.shutdown(Instant::now() + Duration::from_secs(5)));
     }
 }

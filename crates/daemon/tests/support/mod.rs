@@ -344,3 +344,85 @@ rotate = daily
 backup_count = 3
 secret = my-big-secret
 ";
+
+// ---- Helpers for the rotation, compression and life-cycle tests ----
+
+impl Daemon {
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// SIGKILL: the daemon gets no chance to flush, sync or clean up.
+    pub fn kill9(&mut self) {
+        self.signal(Signal::SIGKILL);
+        self.wait_exit();
+    }
+
+    /// Stops the daemon (SIGTERM) and starts a new one in the same directory
+    /// on the same configuration (new ports).
+    pub fn restart(mut self) -> Daemon {
+        if self.child.is_some() {
+            let status = self.stop();
+            assert!(status.success(), "daemon exited with {status}");
+        }
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        Daemon::start_in(dir)
+    }
+}
+
+/// Polls `cond` until it holds or `limit` passes.
+pub fn poll_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        if cond() {
+            return true;
+        }
+        if start.elapsed() > limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The names in `dir`, sorted (empty if it does not exist).
+pub fn file_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// The contents of a log file, decompressed by its extension (`.gz` as a
+/// multi-member stream, `.xz`, `.bz2`).
+pub fn read_log(path: &Path) -> String {
+    let file = std::fs::File::open(path).unwrap();
+    let mut out = String::new();
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("gz") => flate2::read::MultiGzDecoder::new(file).read_to_string(&mut out),
+        Some("xz") => liblzma::read::XzDecoder::new(file).read_to_string(&mut out),
+        Some("bz2") => bzip2::read::BzDecoder::new(file).read_to_string(&mut out),
+        _ => BufReader::new(file).read_to_string(&mut out),
+    }
+    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    out
+}
+
+/// Whether `tool` can be run (for checks with the standard tools).
+pub fn have_tool(tool: &str) -> bool {
+    Command::new(tool)
+        .arg("--help")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+}
+
+/// A facilities.conf with one root facility for `app`.
+pub fn one_facility(app: &str, settings: &str) -> String {
+    format!("[{app}]\n{settings}\n")
+}

@@ -1,0 +1,211 @@
+//! Compression against the real binary: each archive format passes its
+//! standard tool's test, compress_on_write files stay readable by zcat after
+//! SIGKILL (a torn tail is cut at the next start), and rotated files a crash
+//! left uncompressed are compressed at start-up.
+mod support;
+
+use std::io::Write;
+use std::process::Command;
+
+use support::*;
+
+/// Runs `tool -t path`; None when the tool is not installed.
+fn tool_test(tool: &str, path: &std::path::Path) -> Option<bool> {
+    if !have_tool(tool) {
+        eprintln!(
+            "note: {tool} not installed, skipping its check of {}",
+            path.display()
+        );
+        return None;
+    }
+    Some(
+        Command::new(tool)
+            .arg("-t")
+            .arg(path)
+            .status()
+            .unwrap()
+            .success(),
+    )
+}
+
+#[test]
+fn every_archive_format_passes_its_standard_tool() {
+    for (format, ext, tool) in [
+        ("xz", "xz", "xz"),
+        ("bzip2", "bz2", "bzip2"),
+        ("gzip", "gz", "gzip"),
+    ] {
+        let d = Daemon::start_with(
+            &one_facility("app", "rotate = size\nmax_size = 100\nbackup_count = 5"),
+            &format!("\n[compressor]\nformat = {format}\nlevel = 9"),
+        );
+        let mut conn = d.connect();
+        let first = format!("{format} {}", "q".repeat(80));
+        conn.write_all(&frame("app", "", &first)).unwrap();
+        wait_lines(&d.log("app/root.log"), 1);
+        conn.write_all(&frame("app", "", "second")).unwrap();
+        let dir = d.log("app");
+        let ok = poll(|| {
+            file_names(&dir)
+                .iter()
+                .any(|n| n.ends_with(&format!(".{ext}")))
+        });
+        let names = file_names(&dir);
+        assert!(ok, "{format}: {names:?}\n{}", d.output());
+        let archive = dir.join(
+            names
+                .iter()
+                .find(|n| n.ends_with(&format!(".{ext}")))
+                .unwrap(),
+        );
+        let text = read_log(&archive);
+        assert!(
+            text.ends_with(&format!(" - test-host - {first}\n")),
+            "{text}"
+        );
+        if let Some(ok) = tool_test(tool, &archive) {
+            assert!(ok, "{tool} -t {} failed", archive.display());
+        }
+        // The archive is private like the live files.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&archive).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640, "{format}");
+    }
+}
+
+#[test]
+fn compress_on_write_survives_kill_9_and_a_torn_tail() {
+    let conf = "\n[compressor]\ncompress_on_write = yes\nformat = xz";
+    let mut d = Daemon::start_with(
+        &one_facility("app", "rotate = daily\nbackup_count = 5"),
+        conf,
+    );
+    let live = d.log("app/root.log.gz");
+    let mut conn = d.connect();
+    let sent: Vec<String> = (0..30).map(|i| format!("gz record {i}")).collect();
+    for (i, body) in sent.iter().enumerate() {
+        conn.write_all(&frame("app", "", body)).unwrap();
+        if i % 10 == 9 {
+            // Several members: one per written batch.
+            let want = body.clone();
+            assert!(poll(
+                || live.exists() && read_log_lenient(&live).contains(&want)
+            ));
+        }
+    }
+    d.kill9();
+    let zcat = |path: &std::path::Path| -> Option<String> {
+        if !have_tool("zcat") {
+            eprintln!("note: zcat not installed, reading in-process only");
+            return None;
+        }
+        let out = Command::new("zcat").arg(path).output().unwrap();
+        assert!(
+            out.status.success(),
+            "zcat failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Some(String::from_utf8(out.stdout).unwrap())
+    };
+    let text = zcat(&live).unwrap_or_else(|| read_log(&live));
+    let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    assert_eq!(bodies(&lines), sent);
+
+    // A crash mid-member leaves a torn tail: the next start cuts it, and
+    // new members follow the old ones.
+    let whole = std::fs::read(&live).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&live)
+        .unwrap();
+    f.write_all(&whole[..whole.len().min(25)]).unwrap();
+    drop(f);
+    let d = d.restart();
+    d.connect()
+        .write_all(&frame("app", "", "after the crash"))
+        .unwrap();
+    let ok = poll(|| read_log_lenient(&live).contains("after the crash"));
+    assert!(ok, "{}", d.output());
+    let text = zcat(&live).unwrap_or_else(|| read_log(&live));
+    let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let mut want = sent.clone();
+    want.push("after the crash".into());
+    assert_eq!(bodies(&lines), want);
+    assert!(
+        d.output().contains("reason=torn_gzip_tail"),
+        "{}",
+        d.output()
+    );
+}
+
+/// Like `read_log` for `.gz`, but a torn tail is not an error.
+fn read_log_lenient(path: &std::path::Path) -> String {
+    use std::io::Read;
+    let mut out = Vec::new();
+    let _ =
+        flate2::read::MultiGzDecoder::new(std::fs::File::open(path).unwrap()).read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn compress_on_write_backups_are_not_compressed_again() {
+    let d = Daemon::start_with(
+        &one_facility("app", "rotate = size\nmax_size = 30\nbackup_count = 5"),
+        "\n[compressor]\ncompress_on_write = yes\nformat = xz",
+    );
+    let live = d.log("app/root.log.gz");
+    let mut conn = d.connect();
+    conn.write_all(&frame("app", "", "one")).unwrap();
+    assert!(poll(
+        || live.exists() && read_log_lenient(&live).contains("one")
+    ));
+    conn.write_all(&frame("app", "", "two")).unwrap();
+    let dir = d.log("app");
+    let ok = poll(|| file_names(&dir).len() == 2 && read_log_lenient(&live).contains("two"));
+    let names = file_names(&dir);
+    assert!(ok, "{names:?}\n{}", d.output());
+    assert!(names[1].starts_with("root.log.gz.20"), "{names:?}");
+    // Still gzip, as written, and never archived again (no .xz).
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::MultiGzDecoder::new(std::fs::File::open(dir.join(&names[1])).unwrap()),
+        &mut text,
+    )
+    .unwrap();
+    assert!(text.ends_with(" - one\n"), "{text}");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(file_names(&dir).iter().all(|n| !n.ends_with(".xz")));
+}
+
+#[test]
+fn rotated_files_left_uncompressed_are_compressed_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("facilities.conf"),
+        one_facility("app", "rotate = daily\nbackup_count = 5"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("loghogd.conf"),
+        daemon_conf("\n[compressor]\nformat = bzip2\nlevel = 1"),
+    )
+    .unwrap();
+    let app = dir.path().join("logs/app");
+    std::fs::create_dir_all(&app).unwrap();
+    let left = "root.log.2026-01-01-00-00-00-000000";
+    std::fs::write(app.join(left), "left behind by a crash\n").unwrap();
+    // A crash between writing an archive and renaming it leaves a temp file.
+    std::fs::write(
+        app.join("root.log.2026-01-02-00-00-00-000000.bz2.tmp"),
+        "partial",
+    )
+    .unwrap();
+    let d = Daemon::start_in(dir);
+    let want = format!("{left}.bz2");
+    let ok = poll(|| file_names(&app) == [want.clone()]);
+    assert!(ok, "{:?}\n{}", file_names(&app), d.output());
+    assert_eq!(read_log(&app.join(&want)), "left behind by a crash\n");
+    if let Some(ok) = tool_test("bzip2", &app.join(&want)) {
+        assert!(ok);
+    }
+}
