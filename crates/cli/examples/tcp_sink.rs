@@ -13,7 +13,9 @@ use std::sync::{Arc, Mutex};
 use loghog_proto::{Decode, FrameDecoder};
 
 fn main() -> std::io::Result<()> {
-    let path = std::env::args().nth(1).expect("usage: tcp_sink OUTPUT_FILE");
+    let path = std::env::args()
+        .nth(1)
+        .expect("usage: tcp_sink OUTPUT_FILE");
     let file = Arc::new(Mutex::new(
         OpenOptions::new().create(true).append(true).open(path)?,
     ));
