@@ -13,6 +13,7 @@ MESSAGES=${1:-1000000}
 SIZE=${2:-200}
 
 cargo build --release -q -p loghog-daemon -p loghog-cli --bins --example tcp_sink
+cargo build --release -q -p loghog-client --example throughput
 BIN=target/release
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -77,3 +78,25 @@ for conns in 1 16; do
     run_one tcp_sink "$spid" "$sport" "$work/sink.out" "$conns"
     kill "$spid"; wait "$spid" 2>/dev/null || true
 done
+
+# One process logging through the client library (Client::send) into
+# loghogd: the enqueue rate, and the rate until loghogd has written it all.
+rm -rf "$work/logs" "$work/work" "$work/run"
+"$BIN/loghogd" -c "$work/loghogd.conf" 2>"$work/stderr" &
+pid=$!
+for _ in $(seq 100); do grep -q "loghogd started" "$work/stderr" 2>/dev/null && break; sleep 0.1; done
+port=$(grep -oE 'proto=tcp addr=127.0.0.1:[0-9]+' "$work/stderr" | head -1 | cut -d: -f2)
+start=$(date +%s.%N)
+lib=$("$BIN/examples/throughput" "$MESSAGES" "$SIZE" "$port")
+delivered=$(echo "$lib" | awk '/^delivered:/ { print $2 }')
+for _ in $(seq 1200); do
+    [ "$(wc -l <"$work/logs/bench/root.log" 2>/dev/null || echo 0)" -ge "$delivered" ] && break
+    sleep 0.05
+done
+end=$(date +%s.%N)
+echo "$lib" | sed 's/^/    /' >&2
+echo
+echo "client library -> loghogd: $(echo "$lib" | awk '/^enqueue:/ { print $2 }') records/s enqueued;" \
+    "$delivered of $MESSAGES written in $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }') s" \
+    "($(awk -v a="$start" -v b="$end" -v n="$delivered" 'BEGIN { printf "%.0f", n / (b - a) }') records/s end-to-end)"
+kill -TERM "$pid"; wait "$pid" || true

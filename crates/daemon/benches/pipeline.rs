@@ -9,9 +9,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use loghog_daemon::config::CompressFormat;
 use loghog_daemon::config::Facilities;
 use loghog_daemon::ingest::rejects::Rejects;
 use loghog_daemon::router::Router;
+use loghog_daemon::storage::rotation::SystemClock;
 use loghog_daemon::storage::writer::{Storage, StorageSettings};
 use loghog_proto::{Decode, FLAG_ZLIB, FrameDecoder, Message, compress_payload, encode_frame};
 
@@ -68,10 +70,16 @@ fn bench(c: &mut Criterion) {
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let storage = Storage::start(&StorageSettings {
-        shards: 1,
-        queue_batches: 64,
-    })
+    let storage = Storage::start(
+        &StorageSettings {
+            shards: 1,
+            queue_batches: 64,
+            workdir: dir.path().join("work"),
+            format: CompressFormat::Gzip,
+            level: 1,
+        },
+        Arc::new(SystemClock),
+    )
     .unwrap();
     let mut group = c.benchmark_group("pipeline");
     group.throughput(Throughput::Elements(RECORDS as u64));

@@ -179,7 +179,7 @@ fn repeated_errors_are_rate_limited_and_counted() {
     wait_lines(&d.log("app/root.log"), 1);
     let logged = d.count_output(&["reason=invalid_message"]);
     assert!(
-        logged >= 1 && logged <= 20,
+        (1..=20).contains(&logged),
         "{logged} lines logged for 500 errors"
     );
 }
