@@ -38,15 +38,20 @@ filename = loghogd.log
 [server]
 listen_ipv4 = 127.0.0.1:0
 listen_ipv6 =
+listen_ipv4_ssl = 127.0.0.1:0
+pemfile = $PWD/crates/daemon/tests/data/tls/ecdsa/localhost-server.pem
+cacert = $PWD/crates/daemon/tests/data/tls/ecdsa/localhost-ca.cert
 CONF
+TLS_ARGS=(--pem crates/daemon/tests/data/tls/ecdsa/client1.pem --ca crates/daemon/tests/data/tls/ecdsa/localhost-ca.cert)
 
-run_one() { # name pid port outfile conns
+run_one() { # name pid port outfile conns [extra bench args]
     local name=$1 pid=$2 port=$3 out=$4 conns=$5
+    shift 5
     local before after
     before=$(cpu_ticks "$pid")
     result=$("$BIN/loghog" bench --host 127.0.0.1 --port "$port" --app bench \
         --hostname benchhost --connections "$conns" --messages "$MESSAGES" --size "$SIZE" \
-        --wait-file "$out" --expect-lines "$MESSAGES" 2>&1)
+        --wait-file "$out" --expect-lines "$MESSAGES" "$@" 2>&1)
     after=$(cpu_ticks "$pid")
     local send e2e
     send=$(echo "$result" | awk -F': ' '$1 == "records/s" { print $2 }')
@@ -67,6 +72,15 @@ for conns in 1 16; do
     for _ in $(seq 100); do grep -q "loghogd started" "$work/stderr" 2>/dev/null && break; sleep 0.1; done
     port=$(grep -oE 'proto=tcp addr=127.0.0.1:[0-9]+' "$work/stderr" | head -1 | cut -d: -f2)
     run_one loghogd "$pid" "$port" "$work/logs/bench/root.log" "$conns"
+    kill -TERM "$pid"; wait "$pid" || true
+
+    # loghogd over TLS (ECDSA P-256 certificates from loghog-server-cert).
+    rm -rf "$work/logs" "$work/work" "$work/run"
+    "$BIN/loghogd" -c "$work/loghogd.conf" 2>"$work/stderr" &
+    pid=$!
+    for _ in $(seq 100); do grep -q "loghogd started" "$work/stderr" 2>/dev/null && break; sleep 0.1; done
+    tport=$(grep -oE 'proto=tls addr=127.0.0.1:[0-9]+' "$work/stderr" | head -1 | cut -d: -f2)
+    run_one "loghogd TLS" "$pid" "$tport" "$work/logs/bench/root.log" "$conns" "${TLS_ARGS[@]}"
     kill -TERM "$pid"; wait "$pid" || true
 
     # The trivial sink: one line per frame.

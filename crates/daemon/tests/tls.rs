@@ -182,3 +182,56 @@ fn weak_legacy_certificates_stop_the_daemon_with_advice() {
         assert!(err.contains("loghog-server.pem"), "{err}");
     }
 }
+
+/// Regression: with TLS 1.3 session tickets, a client that never reads (as
+/// v1 clients do) closed with unread tickets in its buffer; its kernel then
+/// sent a reset, and the reset discarded records the daemon had not yet
+/// read. The daemon sends no tickets, so an abrupt close loses nothing.
+#[test]
+fn a_client_that_closes_abruptly_after_a_burst_loses_nothing() {
+    if !python_ok() {
+        return;
+    }
+    let d = start_tls("ecdsa");
+    let script = r#"
+import socket, ssl, sys
+port, ca, pem, n = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.load_verify_locations(ca)
+ctx.load_cert_chain(pem)
+raw = socket.create_connection(("127.0.0.1", port))
+s = ctx.wrap_socket(raw)
+frames = b"".join(bytes.fromhex(h) for h in sys.stdin.read().split())
+s.sendall(frames)
+raw.close()   # no TLS shutdown, no read: as abrupt as clients get
+"#;
+    let n = 20_000;
+    let hex: String = (0..n)
+        .map(|i| {
+            frame("test-app", "", &format!("burst {i}"))
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+                + "\n"
+        })
+        .collect();
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .arg(d.tls.unwrap().port().to_string())
+        .arg(data("ecdsa/localhost-ca.cert"))
+        .arg(data("ecdsa/client1.pem"))
+        .arg(n.to_string())
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(hex.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let lines = wait_lines(&d.log("test-app/root.log"), n);
+    assert_eq!(lines.len(), n);
+}
