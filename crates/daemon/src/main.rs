@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use loghog_daemon::config::{Args, DaemonConfig, Facilities, sample};
+use loghog_daemon::config::{Args, DaemonConfig, Facilities, ini, sample};
 use loghog_daemon::ingest::{Listeners, tls};
 use loghog_daemon::pidfile::PidFile;
 use loghog_daemon::{RunContext, daemonize, lifecycle, logging};
@@ -33,18 +33,22 @@ fn main() -> ExitCode {
             None
         }
     };
-    let facilities = config
-        .as_ref()
-        .and_then(|c| match Facilities::load(&c.facilities_config) {
-            Ok((f, w)) => {
-                warnings.extend(w);
-                Some(f)
-            }
-            Err(errors) => {
-                problems.extend(errors);
-                None
-            }
-        });
+    // Even when loghogd.conf is broken, facilities.conf is checked too, so
+    // that --check-config lists every problem at once.
+    let facilities_path = match &config {
+        Some(c) => Some(c.facilities_config.clone()),
+        None => facilities_path_fallback(&args),
+    };
+    let facilities = facilities_path.and_then(|path| match Facilities::load(&path) {
+        Ok((f, w)) => {
+            warnings.extend(w);
+            Some(f)
+        }
+        Err(errors) => {
+            problems.extend(errors);
+            None
+        }
+    });
     for w in &warnings {
         eprintln!("loghogd: warning: {w}");
     }
@@ -91,6 +95,18 @@ fn main() -> ExitCode {
             ExitCode::from(EX_SOFTWARE)
         }
     }
+}
+
+/// Where facilities.conf is when loghogd.conf did not validate: the -F
+/// option, else `[main] facilities_config` read as it stands.
+fn facilities_path_fallback(args: &Args) -> Option<std::path::PathBuf> {
+    if let Some(path) = &args.facilities_config {
+        return Some(path.clone());
+    }
+    let (ini, _, _) = ini::read(&args.config);
+    let value = &ini.section("main")?.get("facilities_config")?.value;
+    let base = args.config.parent().unwrap_or(std::path::Path::new("."));
+    Some(base.join(value))
 }
 
 fn start(

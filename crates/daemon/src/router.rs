@@ -80,6 +80,15 @@ impl Router {
         }
     }
 
+    /// Starts a read: takes the time of receipt and the current facilities
+    /// for the records that follow.
+    pub fn begin(&self, batch: &mut Batch) {
+        batch.clock.tick();
+        if !Arc::ptr_eq(&batch.facilities, &self.facilities.load()) {
+            batch.facilities = self.facilities.load_full();
+        }
+    }
+
     /// Routes one frame into `batch`; a frame that cannot be written is
     /// reported and dropped, nothing else is affected.
     pub fn route(&self, batch: &mut Batch, peer: SocketAddr, frame: &RawFrame<'_>) {
@@ -182,7 +191,6 @@ impl Router {
                 ack: None,
             });
         }
-        batch.facilities = self.facilities.load_full();
         out
     }
 }
@@ -204,11 +212,6 @@ struct Group {
 }
 
 impl Batch {
-    /// Takes the time of receipt for the records that follow.
-    pub fn received_now(&mut self) {
-        self.clock.tick();
-    }
-
     /// Whether nothing has been routed since the last commit.
     pub fn is_empty(&self) -> bool {
         self.groups.is_empty()

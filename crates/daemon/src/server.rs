@@ -213,9 +213,7 @@ async fn handle_signals(
 /// SIGHUP: re-read facilities.conf (keeping the running one if the new one
 /// is invalid) and reopen every file.
 fn reload(facilities_path: &std::path::Path, router: &Router, log: Option<&LogHandle>) {
-    if let Some(log) = log
-        && let Err(e) = log.reopen()
-    {
+    if let Some(Err(e)) = log.map(LogHandle::reopen) {
         tracing::error!(error = %e, "cannot reopen the internal log");
     }
     match Facilities::load(facilities_path) {

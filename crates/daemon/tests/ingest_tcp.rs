@@ -269,3 +269,46 @@ fn where_a_secret_is_set_only_correctly_signed_golden_frames_are_written() {
     );
     assert_eq!(bodies(&lines), signed);
 }
+
+#[test]
+fn ipv6_listeners_take_tcp_and_udp_beside_ipv4() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("note: no IPv6 loopback here; test skipped");
+        return;
+    }
+    let d = Daemon::start_with(
+        "[app]\nrotate = daily\nbackup_count = 1\n",
+        "listen_ipv6 = [::1]:0\n",
+    );
+    let out = d.output();
+    let v6 = out
+        .lines()
+        .find(|l| l.contains("proto=tcp addr=[::1]:"))
+        .unwrap_or_else(|| panic!("no IPv6 listener:\n{out}"));
+    let addr: std::net::SocketAddr = v6
+        .split("addr=")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        out.contains(&format!("proto=udp addr=[::1]:{}", addr.port())),
+        "{out}"
+    );
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    conn.write_all(&frame_of(&message("app", "", None, "over v6"), false))
+        .unwrap();
+    let lines = wait_lines(&d.log("app/root.log"), 1);
+    assert!(lines[0].ends_with(" - ::1 - over v6"), "{lines:?}");
+}
+
+#[test]
+fn the_internal_log_goes_to_the_configured_file_too() {
+    let d = Daemon::start("[app]\nrotate = daily\nbackup_count = 1\n");
+    let path = d.dir.path().join("loghogd.log");
+    let ok = poll(|| std::fs::read_to_string(&path).is_ok_and(|s| s.contains("loghogd started")));
+    assert!(ok, "{} lacks the start line", path.display());
+}

@@ -4,6 +4,7 @@
 //! Sans-I/O: everything here works on byte slices, so the daemon (tokio) and
 //! the clients (blocking std::net) share one definition of the bytes.
 mod error;
+mod fastjson;
 mod frame;
 mod message;
 mod payload;

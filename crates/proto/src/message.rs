@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{MessageError, SignatureError};
-use crate::signing;
+use crate::{fastjson, signing};
 
 /// The only protocol version there is.
 pub const PROTOCOL_VERSION: i64 = 1;
@@ -38,29 +38,32 @@ pub struct Message<'a> {
 
 /// What the JSON may hold: every field optional, so that a missing one is
 /// reported by name and unknown ones are ignored.
-#[derive(Deserialize)]
-struct Wire<'a> {
-    version: Option<i64>,
+#[derive(Debug, Default, PartialEq, Deserialize)]
+pub(crate) struct Wire<'a> {
+    pub(crate) version: Option<i64>,
     #[serde(borrow)]
-    app_id: Option<Cow<'a, str>>,
+    pub(crate) app_id: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    module: Option<Cow<'a, str>>,
-    stamp: Option<i64>,
-    nsecs: Option<i64>,
+    pub(crate) module: Option<Cow<'a, str>>,
+    pub(crate) stamp: Option<i64>,
+    pub(crate) nsecs: Option<i64>,
     #[serde(borrow)]
-    hostname: Option<Cow<'a, str>>,
+    pub(crate) hostname: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    body: Option<Cow<'a, str>>,
+    pub(crate) body: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    signature: Option<Cow<'a, str>>,
+    pub(crate) signature: Option<Cow<'a, str>>,
 }
 
 impl<'a> Message<'a> {
     /// Parses and validates a message from JSON bytes.
     pub fn parse(json: &'a [u8]) -> Result<Message<'a>, MessageError> {
-        let wire: Wire<'a> = serde_json::from_slice(json).map_err(|e| MessageError::Invalid {
-            detail: e.to_string(),
-        })?;
+        let wire = match fastjson::parse(json) {
+            Some(wire) => wire,
+            None => serde_json::from_slice(json).map_err(|e| MessageError::Invalid {
+                detail: e.to_string(),
+            })?,
+        };
         let version = wire
             .version
             .ok_or(MessageError::MissingField { field: "version" })?;

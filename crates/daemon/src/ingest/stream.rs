@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use loghog_proto::{Decode, FrameDecoder};
 use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -66,25 +66,10 @@ impl StreamContext {
 
 /// Accepts plain TCP connections until shutdown.
 pub async fn accept_plain(listener: TcpListener, ctx: StreamContext) {
-    loop {
-        let Some(permit) = ctx.permit("tcp").await else {
-            return;
-        };
-        let accepted = tokio::select! {
-            r = listener.accept() => r,
-            () = ctx.shutdown.cancelled() => return,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                let ctx2 = ctx.clone();
-                ctx.tracker.spawn(async move {
-                    serve(stream, peer, &ctx2).await;
-                    drop(permit);
-                });
-            }
-            Err(e) => accept_failed(&e).await,
-        }
-    }
+    accept_loop(listener, ctx, "tcp", |stream, peer, ctx| async move {
+        serve(stream, peer, &ctx).await;
+    })
+    .await;
 }
 
 /// Accepts TLS connections until shutdown. The handshake runs in the
@@ -96,8 +81,39 @@ pub async fn accept_tls(
     acceptor: tokio_rustls::TlsAcceptor,
     handshake_timeout: Duration,
 ) {
+    accept_loop(listener, ctx, "tls", move |stream, peer, ctx| {
+        let acceptor = acceptor.clone();
+        async move {
+            let handshake = tokio::select! {
+                r = super::tls::accept(&acceptor, stream, handshake_timeout) => r,
+                () = ctx.shutdown.cancelled() => return,
+            };
+            match handshake {
+                Ok(tls) => serve(tls, peer, &ctx).await,
+                Err(e) => ctx.router.rejects().report(
+                    peer,
+                    e.reason(),
+                    &format!("TLS handshake failed: {e}"),
+                ),
+            }
+        }
+    })
+    .await;
+}
+
+/// The accept loop both kinds share: take a connection permit, accept, and
+/// run `connection` in a tracked task that holds the permit until it ends.
+async fn accept_loop<F, Fut>(
+    listener: TcpListener,
+    ctx: StreamContext,
+    kind: &'static str,
+    connection: F,
+) where
+    F: Fn(TcpStream, SocketAddr, StreamContext) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     loop {
-        let Some(permit) = ctx.permit("tls").await else {
+        let Some(permit) = ctx.permit(kind).await else {
             return;
         };
         let accepted = tokio::select! {
@@ -106,21 +122,9 @@ pub async fn accept_tls(
         };
         match accepted {
             Ok((stream, peer)) => {
-                let ctx2 = ctx.clone();
-                let acceptor = acceptor.clone();
+                let task = connection(stream, peer, ctx.clone());
                 ctx.tracker.spawn(async move {
-                    let handshake = tokio::select! {
-                        r = super::tls::accept(&acceptor, stream, handshake_timeout) => r,
-                        () = ctx2.shutdown.cancelled() => return,
-                    };
-                    match handshake {
-                        Ok(tls) => serve(tls, peer, &ctx2).await,
-                        Err(e) => ctx2.router.rejects().report(
-                            peer,
-                            e.reason(),
-                            &format!("TLS handshake failed: {e}"),
-                        ),
-                    }
+                    task.await;
                     drop(permit);
                 });
             }
@@ -131,7 +135,7 @@ pub async fn accept_tls(
 
 /// Logs a failed accept and, for resource exhaustion, backs off briefly so
 /// the loop does not spin.
-pub async fn accept_failed(e: &std::io::Error) {
+async fn accept_failed(e: &std::io::Error) {
     tracing::error!(error = %e, "accept failed");
     tokio::time::sleep(Duration::from_millis(100)).await;
 }
@@ -200,7 +204,7 @@ pub async fn serve<S: AsyncRead + Unpin>(mut stream: S, peer: SocketAddr, ctx: &
         if n == spare && target < MAX_BUFFER {
             target *= 2;
         }
-        batch.received_now();
+        router.begin(&mut batch);
         let mut pos = 0;
         loop {
             match decoder.decode(&buf[pos..]) {

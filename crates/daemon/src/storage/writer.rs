@@ -475,6 +475,10 @@ impl LiveFile {
     }
 }
 
+/// A writer round takes at most about this many bytes from its queue
+/// before writing; a file holds no more than this below `flush_every`.
+const ROUND_BYTES: usize = 4 << 20;
+
 /// Beyond this much unwritten data for one file (the disk keeps failing),
 /// new lines are dropped and counted instead of held.
 const MAX_PENDING_BYTES: usize = 64 << 20;
@@ -507,10 +511,18 @@ impl Writer {
             let mut tick = false;
             let mut stop = None;
             let mut next = Some(first);
-            // Take everything already queued: one write per file per round.
+            let mut round_bytes = 0;
+            // Take what is already queued, up to ROUND_BYTES: one write per
+            // file per round, and memory bounded however far behind we are.
             while let Some(cmd) = next {
                 match cmd {
-                    Command::Write(batch) => self.accept(batch),
+                    Command::Write(batch) => {
+                        round_bytes += batch.data.len();
+                        self.accept(batch);
+                        if round_bytes >= ROUND_BYTES {
+                            break;
+                        }
+                    }
                     Command::Tick => tick = true,
                     Command::Reopen => self.reopen(),
                     Command::Track(path, facility) => self.track(path, facility),
@@ -591,7 +603,8 @@ impl Writer {
             .filter(|(_, live)| {
                 let due = force
                     || !live.waiters.is_empty()
-                    || live.pending_records >= live.facility.flush_every.max(1);
+                    || live.pending_records >= live.facility.flush_every.max(1)
+                    || live.pending.len() >= ROUND_BYTES;
                 due && !live.pending.is_empty()
             })
             .map(|(p, _)| p.clone())
@@ -1123,5 +1136,67 @@ mod tests {
         assert!(facility_of(&all, "-root.log").is_none());
         assert!(facility_of(&all, "web.requests.log").is_none());
         assert!(facility_of(&all, "athens-web.log").is_none());
+    }
+}
+
+#[cfg(test)]
+mod flood_tests {
+    use super::*;
+    use crate::storage::rotation::SystemClock;
+
+    /// Regression: a writer that fell behind used to take its whole queue
+    /// into one file's pending buffer and drop what passed 64 MiB. Now it
+    /// writes every few MiB and loses nothing, whatever `flush_every` says.
+    #[test]
+    fn a_flood_of_batches_is_written_whole_without_loss() {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let storage = Storage::start(
+            &StorageSettings {
+                shards: 1,
+                queue_batches: 256,
+                workdir: dir.path().join("work"),
+                format: CompressFormat::Gzip,
+                level: 1,
+            },
+            Arc::new(SystemClock),
+        )
+        .unwrap();
+        let facility = Arc::new(Facility {
+            app: "app".into(),
+            name: "root".into(),
+            schedule: None,
+            backup_count: 1,
+            max_size: None,
+            flush_every: u32::MAX,
+            file_per_host: false,
+            secret: None,
+            fsync: false,
+        });
+        let path = dir.path().join("logs/app/root.log");
+        let line = [b"x".repeat(1023), b"\n".to_vec()].concat();
+        let batches = 100;
+        let per_batch = 1024;
+        rt.block_on(async {
+            let handle = storage.handle();
+            for _ in 0..batches {
+                handle
+                    .write(WriteBatch {
+                        path: path.clone(),
+                        facility: facility.clone(),
+                        data: line.repeat(per_batch),
+                        records: per_batch as u32,
+                        ack: None,
+                    })
+                    .await
+                    .unwrap();
+            }
+            assert_eq!(handle.stats().records_lost.load(Ordering::Relaxed), 0);
+            storage.shutdown().await;
+        });
+        let len = std::fs::metadata(&path).unwrap().len();
+        assert_eq!(len, (batches * per_batch * line.len()) as u64);
     }
 }

@@ -1,0 +1,363 @@
+//! A fast path for the one JSON shape clients send: a flat object of
+//! strings and integers.
+//!
+//! It borrows every string without escapes and walks the payload once.
+//! Anything it is not sure about (nested values, floats, `null`, duplicate
+//! keys, odd numbers) makes it give up and return `None`; the caller then
+//! parses with serde_json, which also produces the error message. So the
+//! fast path can only ever agree with serde_json or step aside.
+use std::borrow::Cow;
+
+use crate::message::Wire;
+
+/// Parses `json` if it is a flat object this parser fully understands.
+pub(crate) fn parse(json: &[u8]) -> Option<Wire<'_>> {
+    let text = std::str::from_utf8(json).ok()?;
+    let mut p = Parser {
+        text,
+        b: text.as_bytes(),
+        i: 0,
+    };
+    let mut w = Wire::default();
+    p.ws();
+    p.eat(b'{')?;
+    p.ws();
+    if p.peek()? == b'}' {
+        p.i += 1;
+    } else {
+        loop {
+            p.ws();
+            let key = p.string()?;
+            p.ws();
+            p.eat(b':')?;
+            p.ws();
+            match &*key {
+                "version" => set(&mut w.version, p.int()?)?,
+                "stamp" => set(&mut w.stamp, p.int()?)?,
+                "nsecs" => set(&mut w.nsecs, p.int()?)?,
+                "app_id" => set(&mut w.app_id, p.string()?)?,
+                "module" => set(&mut w.module, p.string()?)?,
+                "hostname" => set(&mut w.hostname, p.string()?)?,
+                "body" => set(&mut w.body, p.string()?)?,
+                "signature" => set(&mut w.signature, p.string()?)?,
+                _ => p.skip_scalar()?,
+            }
+            p.ws();
+            match p.bump()? {
+                b',' => {}
+                b'}' => break,
+                _ => return None,
+            }
+        }
+    }
+    p.ws();
+    (p.i == p.b.len()).then_some(w)
+}
+
+/// A second value for one key is serde's "duplicate field" error: step aside.
+fn set<T>(slot: &mut Option<T>, v: T) -> Option<()> {
+    if slot.is_some() {
+        return None;
+    }
+    *slot = Some(v);
+    Some(())
+}
+
+/// The index of the first byte at or after `i` that ends a plain run of
+/// string bytes: `"`, `\\` or a control character. Eight bytes at a time.
+fn skip_plain(b: &[u8], mut i: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    fn has_zero(x: u64) -> u64 {
+        x.wrapping_sub(ONES) & !x & HIGH
+    }
+    while let Some(chunk) = b.get(i..i + 8) {
+        let x = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        let special = has_zero(x ^ (ONES * u64::from(b'"')))
+            | has_zero(x ^ (ONES * u64::from(b'\\')))
+            | (x.wrapping_sub(ONES * 0x20) & !x & HIGH);
+        if special != 0 {
+            return i + (special.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    i
+}
+
+struct Parser<'a> {
+    text: &'a str,
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Parser<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn bump(&mut self) -> Option<u8> {
+        let c = self.peek()?;
+        self.i += 1;
+        Some(c)
+    }
+
+    fn eat(&mut self, c: u8) -> Option<()> {
+        (self.bump()? == c).then_some(())
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
+            self.i += 1;
+        }
+    }
+
+    fn string(&mut self) -> Option<Cow<'a, str>> {
+        self.eat(b'"')?;
+        let start = self.i;
+        self.i = skip_plain(self.b, self.i);
+        loop {
+            match self.bump()? {
+                b'"' => return Some(Cow::Borrowed(&self.text[start..self.i - 1])),
+                b'\\' => {
+                    self.i -= 1;
+                    return self.escaped(start).map(Cow::Owned);
+                }
+                0..=0x1f => return None,
+                _ => {}
+            }
+        }
+    }
+
+    /// The rest of a string that has escapes, from `start` (after the quote).
+    fn escaped(&mut self, start: usize) -> Option<String> {
+        let mut out = String::with_capacity(self.i - start + 16);
+        let mut seg = start;
+        loop {
+            match self.bump()? {
+                b'"' => {
+                    out.push_str(&self.text[seg..self.i - 1]);
+                    return Some(out);
+                }
+                b'\\' => {
+                    out.push_str(&self.text[seg..self.i - 1]);
+                    let c = match self.bump()? {
+                        b'"' => '"',
+                        b'\\' => '\\',
+                        b'/' => '/',
+                        b'b' => '\u{8}',
+                        b'f' => '\u{c}',
+                        b'n' => '\n',
+                        b'r' => '\r',
+                        b't' => '\t',
+                        b'u' => self.unicode_escape()?,
+                        _ => return None,
+                    };
+                    out.push(c);
+                    seg = self.i;
+                }
+                0..=0x1f => return None,
+                _ => {}
+            }
+        }
+    }
+
+    fn hex4(&mut self) -> Option<u32> {
+        let digits = self.text.get(self.i..self.i + 4)?;
+        if !digits.bytes().all(|c| c.is_ascii_hexdigit()) {
+            return None;
+        }
+        self.i += 4;
+        u32::from_str_radix(digits, 16).ok()
+    }
+
+    /// After `\u`: one code point, joining a surrogate pair.
+    fn unicode_escape(&mut self) -> Option<char> {
+        let hi = self.hex4()?;
+        match hi {
+            0xD800..=0xDBFF => {
+                self.eat(b'\\')?;
+                self.eat(b'u')?;
+                let lo = self.hex4()?;
+                if !(0xDC00..=0xDFFF).contains(&lo) {
+                    return None;
+                }
+                char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
+            }
+            0xDC00..=0xDFFF => None,
+            _ => char::from_u32(hi),
+        }
+    }
+
+    /// An integer in JSON's grammar that fits an i64 and is not followed by
+    /// a fraction or exponent.
+    fn int(&mut self) -> Option<i64> {
+        let neg = self.peek()? == b'-';
+        if neg {
+            self.i += 1;
+        }
+        let first = self.i;
+        let mut v: i64 = 0;
+        while let Some(c @ b'0'..=b'9') = self.peek() {
+            let d = i64::from(c - b'0');
+            v = v.checked_mul(10)?;
+            v = if neg {
+                v.checked_sub(d)?
+            } else {
+                v.checked_add(d)?
+            };
+            self.i += 1;
+        }
+        let digits = self.i - first;
+        if digits == 0 || (digits > 1 && self.b[first] == b'0') {
+            return None;
+        }
+        if let Some(b'.' | b'e' | b'E') = self.peek() {
+            return None;
+        }
+        Some(v)
+    }
+
+    /// Skips the value of a key we do not use: a string, an integer, or
+    /// `true`/`false`. Anything else steps aside to serde.
+    fn skip_scalar(&mut self) -> Option<()> {
+        match self.peek()? {
+            b'"' => self.string().map(drop),
+            b'-' | b'0'..=b'9' => self.int().map(drop),
+            b't' if self.b[self.i..].starts_with(b"true") => {
+                self.i += 4;
+                Some(())
+            }
+            b'f' if self.b[self.i..].starts_with(b"false") => {
+                self.i += 5;
+                Some(())
+            }
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::Message;
+
+    fn serde_only(json: &[u8]) -> Option<Wire<'_>> {
+        serde_json::from_slice(json).ok()
+    }
+
+    /// The fast path either agrees with serde_json or steps aside.
+    fn agrees(json: &[u8]) -> bool {
+        match parse(json) {
+            Some(fast) => {
+                let slow = serde_only(json).unwrap_or_else(|| {
+                    panic!(
+                        "fast path accepted what serde refuses: {}",
+                        String::from_utf8_lossy(json)
+                    )
+                });
+                assert_eq!(fast, slow, "{}", String::from_utf8_lossy(json));
+                true
+            }
+            None => false,
+        }
+    }
+
+    #[test]
+    fn typical_python_payloads_take_the_fast_path() {
+        let py = br#"{"version": 1, "app_id": "test-app", "module": "web.requests", "stamp": 1358363502, "nsecs": 12042999, "hostname": "sparta", "body": "INFO - That is one hot jalap\u00f1o! \u2013 Erd\u0151s \ud83d\ude00\nTraceback:\n\t\"x\" \\ \/"}"#;
+        assert!(agrees(py));
+        let w = parse(py).unwrap();
+        assert_eq!(
+            w.body.as_deref(),
+            Some("INFO - That is one hot jalapño! – Erdős 😀\nTraceback:\n\t\"x\" \\ /")
+        );
+        assert!(matches!(w.app_id, Some(Cow::Borrowed(_))));
+        assert!(agrees(br#"{}"#));
+        assert!(agrees(
+            br#" {"extra": "x", "flag": true, "n": -5, "off": false, "body": ""} "#
+        ));
+    }
+
+    #[test]
+    fn anything_unusual_steps_aside() {
+        for json in [
+            &br#"{"stamp": 1.5}"#[..],
+            br#"{"stamp": 1e3}"#,
+            br#"{"stamp": 01}"#,
+            br#"{"stamp": 99999999999999999999}"#,
+            br#"{"hostname": null}"#,
+            br#"{"extra": [1, 2]}"#,
+            br#"{"extra": {"a": 1}}"#,
+            br#"{"body": "a", "body": "b"}"#,
+            br#"{"body": "\ud800"}"#,
+            br#"{"body": "\udc00x"}"#,
+            br#"{"body": "\x"}"#,
+            b"{\"body\": \"tab\there\"}",
+            br#"{"body": "a",}"#,
+            br#"{"body": "a"} x"#,
+            br#"[1]"#,
+            b"{\"body\": \"\xff\"}",
+            br#"{"body": "unterminated"#,
+        ] {
+            assert!(!agrees(json), "{}", String::from_utf8_lossy(json));
+        }
+    }
+
+    #[test]
+    fn random_messages_agree_with_serde() {
+        // A small xorshift so the test is deterministic without a crate.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut rnd = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let alphabet = [
+            'a', 'Z', '0', ' ', '"', '\\', '/', '\n', '\t', '\u{1}', 'é', '–', '😀', '\u{7f}',
+        ];
+        let mut fast = 0;
+        for _ in 0..5000 {
+            let mut s = || -> String {
+                (0..rnd(12))
+                    .map(|_| alphabet[rnd(alphabet.len() as u64) as usize])
+                    .collect()
+            };
+            let (app, module, host, body, sig) = (s(), s(), s(), s(), s());
+            let m = Message {
+                version: 1,
+                app_id: app.into(),
+                module: module.into(),
+                stamp: rnd(u64::MAX) as i64,
+                nsecs: -(rnd(1_000_000_000) as i64),
+                hostname: Some(host.into()),
+                body: body.into(),
+                signature: Some(sig.into()),
+            };
+            let mut json = Vec::new();
+            m.write_json(&mut json);
+            // serde_json escapes only what it must; also try Python's
+            // ASCII-only style with \u escapes everywhere.
+            if agrees(&json) {
+                fast += 1;
+            }
+            let ascii: String = String::from_utf8(json.clone())
+                .unwrap()
+                .chars()
+                .flat_map(|c| {
+                    if c.is_ascii() {
+                        vec![c.to_string()]
+                    } else {
+                        let mut buf = [0u16; 2];
+                        c.encode_utf16(&mut buf)
+                            .iter()
+                            .map(|u| format!("\\u{u:04x}"))
+                            .collect()
+                    }
+                })
+                .collect();
+            assert!(agrees(ascii.as_bytes()));
+        }
+        assert_eq!(fast, 5000, "every well-formed message takes the fast path");
+    }
+}

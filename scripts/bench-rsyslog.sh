@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The rsyslog baseline for docs/benchmarks.md, on the same machine and load
+# shape as scripts/bench-pipeline.sh: MESSAGES records with SIZE-byte bodies
+# over 1 and 16 TCP connections (syslog lines, LF-framed, octet-stuffing
+# off), written by omfile with a LogHog-like line template. Needs rsyslogd
+# (apt-get install rsyslog); runs it unprivileged on a high port.
+#
+#   scripts/bench-rsyslog.sh [MESSAGES] [SIZE]      (defaults: 1000000 200)
+set -euo pipefail
+MESSAGES=${1:-1000000}
+SIZE=${2:-200}
+command -v rsyslogd >/dev/null || { echo "rsyslogd not installed" >&2; exit 1; }
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+hz=$(getconf CLK_TCK)
+
+echo "| server | connections | end-to-end records/s | server CPU-s per M records |"
+echo "| --- | --- | --- | --- |"
+for conns in 1 16; do
+    port=$((20000 + RANDOM % 20000))
+    rm -f "$work/out.log"
+    cat >"$work/rsyslog.conf" <<CONF
+global(workDirectory="$work")
+module(load="imtcp")
+template(name="loghog" type="string" string="%timegenerated:::date-rfc3339% - %hostname% - %msg%\n")
+ruleset(name="bench") {
+    action(type="omfile" file="$work/out.log" template="loghog")
+}
+input(type="imtcp" port="$port" address="127.0.0.1" ruleset="bench")
+CONF
+    rsyslogd -n -f "$work/rsyslog.conf" -i "$work/rsyslog.pid" 2>"$work/stderr" &
+    pid=$!
+    for _ in $(seq 100); do
+        python3 -c "import socket; socket.create_connection(('127.0.0.1', $port)).close()" 2>/dev/null && break
+        sleep 0.1
+    done
+    before=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+    start=$(date +%s.%N)
+    python3 - "$port" "$MESSAGES" "$SIZE" "$conns" <<'PY'
+import socket, sys, threading
+port, total, size, conns = (int(a) for a in sys.argv[1:])
+body = "x" * size
+per = total // conns
+def run(c):
+    line = f"<14>Nov 24 05:00:00 benchhost bench: {body}\n".encode()
+    block = line * min(per, 4096)
+    s = socket.create_connection(("127.0.0.1", port))
+    left = per
+    while left:
+        n = min(left, 4096)
+        s.sendall(block if n == 4096 else line * n)
+        left -= n
+    s.close()
+ts = [threading.Thread(target=run, args=(c,)) for c in range(conns)]
+for t in ts: t.start()
+for t in ts: t.join()
+PY
+    for _ in $(seq 2400); do
+        [ "$(wc -l <"$work/out.log" 2>/dev/null || echo 0)" -ge "$MESSAGES" ] && break
+        sleep 0.05
+    done
+    end=$(date +%s.%N)
+    after=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+    lines=$(wc -l <"$work/out.log")
+    awk -v a="$start" -v b="$end" -v n="$lines" -v t=$((after - before)) -v hz="$hz" -v m="$MESSAGES" -v c="$conns" \
+        'BEGIN { printf "| rsyslogd | %d | %.0f | %.2f |\n", c, n / (b - a), t / hz / (m / 1e6) }'
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+done
+echo >&2; rsyslogd -v | head -1 >&2

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Runs every test of the project: the Rust workspace, then (when the
+# Python package is present) the Python client's tests against a real
+# loghogd. Used by the README and by .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo test --workspace --locked
+
+if [ -f python/pyproject.toml ]; then
+    scripts/test-python.sh
+fi
