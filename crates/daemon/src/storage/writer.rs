@@ -577,6 +577,13 @@ impl Writer {
             .entry(path.clone())
             .or_insert_with(|| LiveFile::new(facility.clone()));
         live.facility = facility;
+        // A torn tail from a crash is cut before the file can be rotated
+        // with it (an overdue file rotates right here).
+        if is_gz(&path)
+            && let Err(e) = repair_once(&path, live)
+        {
+            tracing::error!(path = %path.display(), error = %e, "cannot check the gzip file for a torn tail");
+        }
         self.rotate_if_due(&path, 0, &hk);
     }
 
@@ -781,17 +788,23 @@ fn sync(path: &Path, live: &mut LiveFile) {
     live.unsynced = false;
 }
 
+/// Cut a `.gz` live file's torn tail, once per process (until it succeeds).
+fn repair_once(path: &Path, live: &mut LiveFile) -> io::Result<()> {
+    if !live.repaired {
+        let cut = repair_torn_tail(path)?;
+        if cut > 0 {
+            tracing::warn!(path = %path.display(), bytes = cut, reason = "torn_gzip_tail", "cut an incomplete gzip member left by a crash");
+        }
+        live.repaired = true;
+    }
+    Ok(())
+}
+
 /// Open the live file for appending; an empty file starts now (persisted).
 fn open_sink(path: &Path, live: &mut LiveFile, hk: &Housekeeping) -> io::Result<()> {
     let sink = if is_gz(path) {
         ensure_dir(path)?;
-        if !live.repaired {
-            let cut = repair_torn_tail(path)?;
-            if cut > 0 {
-                tracing::warn!(path = %path.display(), bytes = cut, reason = "torn_gzip_tail", "cut an incomplete gzip member left by a crash");
-            }
-            live.repaired = true;
-        }
+        repair_once(path, live)?;
         Sink::Gz(GzLiveFile::open(path, hk.level)?)
     } else {
         Sink::Plain(open_live(path)?)
@@ -1102,6 +1115,25 @@ mod tests {
             .read_to_string(&mut text)
             .unwrap();
         assert_eq!(text, "record 0\nrecord 1\nrecord 2\n");
+    }
+
+    #[test]
+    fn an_overdue_gz_file_is_repaired_before_it_rotates_at_start_up() {
+        let mut fx = Fixture::new(CompressFormat::Xz);
+        let f = facility(Some("hourly"), None, 5);
+        let path = fx.live("web.log.gz");
+        fx.write(&path, &f, "whole\n");
+        let whole = std::fs::read(&path).unwrap();
+        let mut torn = whole.clone();
+        torn.extend_from_slice(&whole[..10]);
+        std::fs::write(&path, &torn).unwrap();
+        // A restart after the hour: the file is tracked and rotates at once.
+        fx.restart();
+        fx.clock.set(at(11, 0, 0));
+        fx.writer.track(path.clone(), f);
+        let names = fx.names_when(|n| n.len() == 1);
+        assert_eq!(names, ["web.log.gz.2026-11-24-10-30-00-000000"]);
+        assert_eq!(std::fs::read(fx.live(&names[0])).unwrap(), whole);
     }
 
     #[test]
