@@ -131,11 +131,7 @@ fn compress_on_write_survives_kill_9_and_a_torn_tail() {
     let mut want = sent.clone();
     want.push("after the crash".into());
     assert_eq!(bodies(&lines), want);
-    assert!(
-        d.output().contains("reason=torn_gzip_tail"),
-        "{}",
-        d.output()
-    );
+    assert!(d.wait_for_output("reason=torn_gzip_tail"), "{}", d.output());
 }
 
 /// Like `read_log` for `.gz`, but a torn tail is not an error.
