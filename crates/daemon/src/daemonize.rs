@@ -5,7 +5,9 @@
 //! The one module allowed `unsafe`: `fork` is unsafe because only the
 //! calling thread survives in the child. It is called before any thread or
 //! runtime exists (CRATES.md: bind, fork, pid file, drop privileges, runtime),
-//! which is what makes it sound here.
+//! which is what makes it sound here. The only other call nix does not wrap,
+//! `setpriority` for the archiver thread, lives here too, so that all
+//! `unsafe` stays in one file.
 #![allow(unsafe_code)]
 
 use std::fs::{File, OpenOptions};
@@ -123,5 +125,17 @@ fn wait_for_report(read_end: OwnedFd) -> Result<(), String> {
         Some((&READY, _)) => Ok(()),
         Some((&FAILED, why)) => Err(String::from_utf8_lossy(why).into_owned()),
         _ => Err("the daemon exited before it was ready (see its log)".to_string()),
+    }
+}
+
+/// Lower the calling thread's CPU (and, through it, I/O) priority to nice
+/// 10, so compression yields to ingest. On Linux the nice value is per
+/// thread. Best effort: a failure is logged and changes nothing else.
+pub fn lower_thread_priority() {
+    // SAFETY: setpriority only reads its integer arguments; `who = 0` is
+    // the calling thread on Linux.
+    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS as _, 0, 10) };
+    if rc != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "cannot lower the archiver's priority");
     }
 }

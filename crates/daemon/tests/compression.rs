@@ -131,11 +131,7 @@ fn compress_on_write_survives_kill_9_and_a_torn_tail() {
     let mut want = sent.clone();
     want.push("after the crash".into());
     assert_eq!(bodies(&lines), want);
-    assert!(
-        d.output().contains("reason=torn_gzip_tail"),
-        "{}",
-        d.output()
-    );
+    assert!(d.wait_for_output("reason=torn_gzip_tail"), "{}", d.output());
 }
 
 /// Like `read_log` for `.gz`, but a torn tail is not an error.
@@ -208,4 +204,65 @@ fn rotated_files_left_uncompressed_are_compressed_at_start_up() {
     if let Some(ok) = tool_test("bzip2", &app.join(&want)) {
         assert!(ok);
     }
+}
+
+#[test]
+fn compression_needs_no_external_tools() {
+    // No PATH at all: xz, gzip and bzip2 cannot be run, so the archive can
+    // only come from the daemon itself.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("facilities.conf"),
+        one_facility("app", "rotate = size\nmax_size = 100\nbackup_count = 5"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("loghogd.conf"),
+        daemon_conf("\n[compressor]\nformat = xz"),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_loghogd"))
+        .arg("-c")
+        .arg(dir.path().join("loghogd.conf"))
+        .arg("--daemon")
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pid: i32 = std::fs::read_to_string(dir.path().join("run/loghogd.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    struct Kill(i32);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(self.0),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+    }
+    let _kill = Kill(pid);
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    assert!(!environ.windows(5).any(|w| w == b"PATH="), "PATH is set");
+    let log = std::fs::read_to_string(dir.path().join("loghogd.log")).unwrap();
+    let addr: std::net::SocketAddr = log
+        .lines()
+        .find_map(|l| l.split("proto=tcp addr=").nth(1))
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    conn.write_all(&frame("app", "", &"p".repeat(80))).unwrap();
+    let logs = dir.path().join("logs/app");
+    wait_lines(&logs.join("root.log"), 1);
+    conn.write_all(&frame("app", "", "next")).unwrap();
+    let ok = poll(|| file_names(&logs).iter().any(|n| n.ends_with(".xz")));
+    assert!(ok, "{:?}", file_names(&logs));
 }

@@ -263,3 +263,34 @@ fn the_internal_log_rotates_by_when_and_keeps_backup_count() {
         );
     }
 }
+
+#[test]
+fn systemd_is_told_ready_once_listening() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = setup();
+    let socket_path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_loghogd"))
+        .arg("-c")
+        .arg(dir.path().join("loghogd.conf"))
+        .env("NOTIFY_SOCKET", &socket_path)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let _reaper = Reaper(pid);
+    let mut buf = [0u8; 256];
+    let n = socket.recv(&mut buf).expect("no READY=1 from loghogd");
+    let msg = String::from_utf8_lossy(&buf[..n]);
+    assert!(msg.lines().any(|l| l == "READY=1"), "{msg:?}");
+    // READY is sent only when the listeners serve: a client gets through.
+    let mut conn = TcpStream::connect(tcp_addr(dir.path())).unwrap();
+    conn.write_all(&frame("app", "", "after READY")).unwrap();
+    wait_lines(&dir.path().join("logs/app/root.log"), 1);
+    kill(Pid::from_raw(pid), Signal::SIGTERM).unwrap();
+    assert!(child.wait().unwrap().success());
+}

@@ -56,12 +56,9 @@ fn exactly_backup_count_backups_remain_after_many_rotations() {
             vec![sent[5].clone()]
         ]
     );
-    assert_eq!(
-        d.count_output(&["deleted expired backup"]),
-        3,
-        "{}",
-        d.output()
-    );
+    // The log line follows the deletion: wait for it too.
+    let logged = poll(|| d.count_output(&["deleted expired backup"]) == 3);
+    assert!(logged, "{}", d.output());
 }
 
 #[test]

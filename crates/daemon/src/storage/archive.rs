@@ -206,9 +206,7 @@ pub struct Archived {
 /// The queue is bounded ([`QUEUE_CAPACITY`]) and [`submit`](Self::submit)
 /// never blocks: when full, the request is dropped and logged, and the file
 /// stays uncompressed until the next start-up sweep. The thread runs at
-/// normal priority: lowering it needs `setpriority`, which nix does not wrap
-/// and `unsafe_code` is forbidden here; on two cores a single compressor
-/// still leaves one core to ingest.
+/// nice 10 (its I/O priority follows), so ingest keeps the CPU it needs.
 #[derive(Debug)]
 pub struct Archiver {
     tx: Option<SyncSender<Job>>,
@@ -234,6 +232,8 @@ impl Archiver {
             .spawn(move || {
                 // Dropped when the thread ends, even by panic: that is the signal.
                 let _exit_tx = exit_tx;
+                // Compression must never stall ingest: run it at nice 10.
+                crate::daemonize::lower_thread_priority();
                 while let Ok(Job {
                     path: src,
                     compress,
@@ -729,6 +729,25 @@ mod tests {
     fn extension_mapping() {
         let exts: Vec<&str> = ALL.iter().map(|f| f.extension()).collect();
         assert_eq!(exts, ["xz", "bz2", "gz"]);
+    }
+
+    #[test]
+    fn the_worker_runs_at_low_priority() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("web.log.2026-11-24-00-00-00-000000");
+        std::fs::write(&src, b"x").unwrap();
+        let (tx, rx) = mpsc::channel();
+        let archiver = Archiver::start(CompressFormat::Gzip, 1, move |_| {
+            // Field 19 of /proc/thread-self/stat is the thread's nice value.
+            let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+            let after = stat.rsplit(')').next().unwrap();
+            let nice: i32 = after.split_whitespace().nth(16).unwrap().parse().unwrap();
+            tx.send(nice).unwrap();
+        })
+        .unwrap();
+        assert!(archiver.submit(src));
+        assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), 10);
+        assert!(archiver.shutdown(Instant::now() + Duration::from_secs(5)));
     }
 
     #[test]
