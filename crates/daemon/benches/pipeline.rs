@@ -95,7 +95,7 @@ fn bench(c: &mut Criterion) {
             let mut batch = r.batch();
             b.iter(|| {
                 let mut dec = FrameDecoder::new(1 << 20);
-                r.begin(&mut batch);
+                r.begin(&mut batch, input.len());
                 let mut pos = 0;
                 while let Decode::Frame { frame, consumed } = dec.decode(&input[pos..]) {
                     r.route(&mut batch, peer, &frame);

@@ -77,13 +77,18 @@ impl Router {
             groups: Vec::new(),
             clock: LineClock::new(),
             scratch: Vec::new(),
+            size_hint: 0,
         }
     }
 
-    /// Starts a read: takes the time of receipt and the current facilities
-    /// for the records that follow.
-    pub fn begin(&self, batch: &mut Batch) {
+    /// Starts a read of about `bytes` bytes of frames: takes the time of
+    /// receipt and the current facilities for the records that follow.
+    pub fn begin(&self, batch: &mut Batch, bytes: usize) {
         batch.clock.tick();
+        // Lines take no more room than the frames they come from (the JSON
+        // around a body is longer than the time and separators), so one
+        // allocation of this size holds a read's lines for one file.
+        batch.size_hint = bytes.clamp(4096, 4 << 20);
         if !Arc::ptr_eq(&batch.facilities, &self.facilities.load()) {
             batch.facilities = self.facilities.load_full();
         }
@@ -201,6 +206,8 @@ pub struct Batch {
     groups: Vec<Group>,
     clock: LineClock,
     scratch: Vec<u8>,
+    /// Capacity for a new group's lines (see [`Router::begin`]).
+    size_hint: usize,
 }
 
 struct Group {
@@ -232,7 +239,7 @@ impl Batch {
                     } else {
                         String::new()
                     },
-                    lines: Vec::with_capacity(16 * 1024),
+                    lines: Vec::with_capacity(self.size_hint),
                     records: 0,
                 });
                 self.groups.len() - 1

@@ -64,24 +64,19 @@ fn set<T>(slot: &mut Option<T>, v: T) -> Option<()> {
 }
 
 /// The index of the first byte at or after `i` that ends a plain run of
-/// string bytes: `"`, `\\` or a control character. Eight bytes at a time.
-fn skip_plain(b: &[u8], mut i: usize) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    fn has_zero(x: u64) -> u64 {
-        x.wrapping_sub(ONES) & !x & HIGH
+/// string bytes: `"`, `\\` or a control character. memchr finds the quote
+/// or backslash with SIMD; the control-character check over the run is a
+/// plain loop the compiler vectorises.
+fn skip_plain(b: &[u8], i: usize) -> usize {
+    let rest = &b[i..];
+    let end = memchr::memchr2(b'"', b'\\', rest).unwrap_or(rest.len());
+    let run = &rest[..end];
+    // No early exit, so it vectorises; control characters are rare.
+    if run.iter().fold(false, |seen, &c| seen | (c < 0x20)) {
+        i + run.iter().position(|&c| c < 0x20).unwrap_or(end)
+    } else {
+        i + end
     }
-    while let Some(chunk) = b.get(i..i + 8) {
-        let x = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
-        let special = has_zero(x ^ (ONES * u64::from(b'"')))
-            | has_zero(x ^ (ONES * u64::from(b'\\')))
-            | (x.wrapping_sub(ONES * 0x20) & !x & HIGH);
-        if special != 0 {
-            return i + (special.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
-    }
-    i
 }
 
 struct Parser<'a> {

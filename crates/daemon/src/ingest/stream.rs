@@ -204,7 +204,7 @@ pub async fn serve<S: AsyncRead + Unpin>(mut stream: S, peer: SocketAddr, ctx: &
         if n == spare && target < MAX_BUFFER {
             target *= 2;
         }
-        router.begin(&mut batch);
+        router.begin(&mut batch, buf.len());
         let mut pos = 0;
         loop {
             match decoder.decode(&buf[pos..]) {

@@ -27,7 +27,7 @@ pub async fn serve_udp(socket: UdpSocket, router: Arc<Router>, shutdown: Cancell
         };
         let peer = match first {
             Ok((n, peer)) => {
-                router.begin(&mut batch);
+                router.begin(&mut batch, n * 8);
                 handle(&router, &mut batch, &buf[..n], peer);
                 peer
             }
@@ -40,7 +40,7 @@ pub async fn serve_udp(socket: UdpSocket, router: Arc<Router>, shutdown: Cancell
         router.try_commit(&mut batch, last);
     }
     // Stopping: what the kernel has already received is written too.
-    router.begin(&mut batch);
+    router.begin(&mut batch, 0);
     while let Some(peer) = drain(&socket, &router, &mut batch, &mut buf, BURST) {
         router.try_commit(&mut batch, peer);
     }
