@@ -6,6 +6,7 @@
 # (apt-get install rsyslog); runs it unprivileged on a high port.
 #
 #   scripts/bench-rsyslog.sh [MESSAGES] [SIZE]      (defaults: 1000000 200)
+#   SYNC=on scripts/bench-rsyslog.sh ...             omfile with sync="on"
 set -euo pipefail
 MESSAGES=${1:-1000000}
 SIZE=${2:-200}
@@ -24,7 +25,7 @@ global(workDirectory="$work")
 module(load="imtcp")
 template(name="loghog" type="string" string="%timegenerated:::date-rfc3339% - %hostname% - %msg%\n")
 ruleset(name="bench") {
-    action(type="omfile" file="$work/out.log" template="loghog")
+    action(type="omfile" file="$work/out.log" template="loghog" sync="${SYNC:-off}")
 }
 input(type="imtcp" port="$port" address="127.0.0.1" ruleset="bench")
 CONF
@@ -62,8 +63,8 @@ PY
     end=$(date +%s.%N)
     after=$(awk '{print $14 + $15}' "/proc/$pid/stat")
     lines=$(wc -l <"$work/out.log")
-    awk -v a="$start" -v b="$end" -v n="$lines" -v t=$((after - before)) -v hz="$hz" -v m="$MESSAGES" -v c="$conns" \
-        'BEGIN { printf "| rsyslogd | %d | %.0f | %.2f |\n", c, n / (b - a), t / hz / (m / 1e6) }'
+    awk -v a="$start" -v b="$end" -v n="$lines" -v t=$((after - before)) -v hz="$hz" -v m="$MESSAGES" -v c="$conns" -v sync="${SYNC:-off}" \
+        'BEGIN { printf "| rsyslogd sync=%s | %d | %.0f | %.2f |\n", sync, c, n / (b - a), t / hz / (m / 1e6) }'
     kill "$pid"; wait "$pid" 2>/dev/null || true
 done
 echo >&2; rsyslogd -v | head -1 >&2
