@@ -1,0 +1,413 @@
+//! The client handle: configuration ([`ClientBuilder`]), enqueueing
+//! ([`Client::send`]) and bounded delivery ([`Client::flush`],
+//! [`Client::close`]).
+//!
+//! `send` encodes the frame on the caller's thread into a thread-local
+//! scratch buffer and copies it into the queue under a short lock; it never
+//! touches the network. When the queue is full the oldest record is dropped
+//! and counted, so a dead server costs memory bounded by `max_buffer_size`.
+use std::cell::RefCell;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use loghog_proto::encode_frame;
+use rustls::ClientConfig;
+
+use crate::error::ClientError;
+use crate::queue::Shared;
+use crate::record::{Encoder, machine_hostname, now_stamp};
+use crate::sender::Sender;
+use crate::tls::tls_config;
+use crate::transport::{Endpoint, Transport};
+
+/// The default server port.
+pub const DEFAULT_PORT: u16 = 5566;
+/// The default bound on queued records.
+pub const DEFAULT_MAX_BUFFER_SIZE: usize = 1024;
+
+/// Builds a [`Client`] with the 0.7 client's options.
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    app: String,
+    host: String,
+    port: u16,
+    transport: Transport,
+    secret: Option<Vec<u8>>,
+    compression: bool,
+    hostname: Option<String>,
+    tls_files: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    tls_config: Option<Arc<ClientConfig>>,
+    max_buffer_size: usize,
+    print_debug: bool,
+    connect_timeout: Duration,
+    write_timeout: Duration,
+    drop_timeout: Duration,
+}
+
+impl ClientBuilder {
+    /// A builder for application `app` (a section of the server's
+    /// facilities.conf), with every other option at its default.
+    pub fn new(app: impl Into<String>) -> Self {
+        ClientBuilder {
+            app: app.into(),
+            host: "localhost".into(),
+            port: DEFAULT_PORT,
+            transport: Transport::Stream,
+            secret: None,
+            compression: false,
+            hostname: None,
+            tls_files: None,
+            tls_config: None,
+            max_buffer_size: DEFAULT_MAX_BUFFER_SIZE,
+            print_debug: false,
+            connect_timeout: Duration::from_secs(5),
+            write_timeout: Duration::from_secs(10),
+            drop_timeout: Duration::from_secs(2),
+        }
+    }
+
+    /// Server host name or address (default `localhost`); every address it
+    /// resolves to is tried, in random order.
+    pub fn host(mut self, host: impl Into<String>) -> Self {
+        self.host = host.into();
+        self
+    }
+
+    /// Server port (default 5566).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// Stream (TCP, the default) or datagram (UDP).
+    pub fn transport(mut self, transport: Transport) -> Self {
+        self.transport = transport;
+        self
+    }
+
+    /// Shorthand for `transport(Transport::Datagram)` when `yes`.
+    pub fn datagram(self, yes: bool) -> Self {
+        self.transport(if yes {
+            Transport::Datagram
+        } else {
+            Transport::Stream
+        })
+    }
+
+    /// Signs every record with HMAC-MD5 under this secret.
+    pub fn secret(mut self, secret: impl AsRef<[u8]>) -> Self {
+        self.secret = Some(secret.as_ref().to_vec());
+        self
+    }
+
+    /// Compresses every payload with zlib.
+    pub fn compression(mut self, yes: bool) -> Self {
+        self.compression = yes;
+        self
+    }
+
+    /// The `hostname` field (default: the machine's host name).
+    pub fn hostname(mut self, hostname: impl Into<String>) -> Self {
+        self.hostname = Some(hostname.into());
+        self
+    }
+
+    /// TLS with a client PEM file (private key and certificate) and the CA
+    /// certificate the server's chain must lead to. Read by `build`.
+    pub fn tls(mut self, pem: impl AsRef<Path>, ca: impl AsRef<Path>) -> Self {
+        self.tls_files = Some((pem.as_ref().to_path_buf(), ca.as_ref().to_path_buf()));
+        self
+    }
+
+    /// TLS with a ready rustls configuration (overrides [`Self::tls`]).
+    pub fn tls_config(mut self, config: Arc<ClientConfig>) -> Self {
+        self.tls_config = Some(config);
+        self
+    }
+
+    /// Most records held while the server is slow or away (default 1024);
+    /// past it the oldest is dropped and counted. At least 1.
+    pub fn max_buffer_size(mut self, records: usize) -> Self {
+        self.max_buffer_size = records.max(1);
+        self
+    }
+
+    /// Prints connection errors to stdout, as the 0.7 client's option did.
+    pub fn print_debug(mut self, yes: bool) -> Self {
+        self.print_debug = yes;
+        self
+    }
+
+    /// Bound on connecting to one address, TLS handshake included (5 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Bound on one blocked write before the connection is dropped and
+    /// the batch re-sent on a new one (10 s).
+    pub fn write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = timeout;
+        self
+    }
+
+    /// How long dropping the client waits to deliver what is queued (2 s).
+    pub fn drop_timeout(mut self, timeout: Duration) -> Self {
+        self.drop_timeout = timeout;
+        self
+    }
+
+    /// The endpoint this builder describes (loads the TLS files).
+    pub fn endpoint(&self) -> Result<Endpoint, ClientError> {
+        let tls = match (&self.tls_config, &self.tls_files) {
+            (Some(config), _) => Some(config.clone()),
+            (None, Some((pem, ca))) => Some(tls_config(pem, ca)?),
+            (None, None) => None,
+        };
+        Ok(Endpoint {
+            host: self.host.clone(),
+            port: self.port,
+            transport: self.transport,
+            tls,
+            connect_timeout: self.connect_timeout,
+            write_timeout: self.write_timeout,
+        })
+    }
+
+    /// Encodes one whole frame for a record into `out`, exactly as the
+    /// client built from this builder would queue it (for load generators
+    /// that write prebuilt frames themselves).
+    pub fn encode_frame_into(
+        &self,
+        module: &str,
+        body: &str,
+        stamp: i64,
+        nsecs: i64,
+        out: &mut Vec<u8>,
+    ) {
+        let mut scratch = Vec::new();
+        self.encoder()
+            .frame(module, body, stamp, nsecs, &mut scratch, out);
+    }
+
+    fn encoder(&self) -> Encoder {
+        Encoder {
+            app: self.app.clone(),
+            hostname: self.hostname.clone().unwrap_or_else(machine_hostname),
+            secret: self.secret.clone(),
+            compress: self.compression,
+        }
+    }
+
+    /// Loads the TLS files and starts the sender thread. Does not connect:
+    /// the first record does.
+    pub fn build(self) -> Result<Client, ClientError> {
+        let endpoint = self.endpoint()?;
+        let shared = Arc::new(Shared::default());
+        let sender = Sender {
+            shared: shared.clone(),
+            endpoint: endpoint.clone(),
+            max_records: self.max_buffer_size,
+            print_debug: self.print_debug,
+        };
+        let thread = std::thread::Builder::new()
+            .name("loghog-sender".into())
+            .spawn(move || sender.run())
+            .map_err(ClientError::Spawn)?;
+        Ok(Client {
+            shared,
+            encoder: self.encoder(),
+            endpoint,
+            max_records: self.max_buffer_size,
+            drop_timeout: self.drop_timeout,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+}
+
+/// A LogHog client: cheap to share (`Arc<Client>`), safe from any thread.
+///
+/// Dropping it delivers what is queued within the drop timeout (2 s by
+/// default); call [`Client::close`] for a bound of your choice.
+#[derive(Debug)]
+pub struct Client {
+    shared: Arc<Shared>,
+    encoder: Encoder,
+    endpoint: Endpoint,
+    max_records: usize,
+    drop_timeout: Duration,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+thread_local! {
+    /// JSON scratch space, reused by every `send` on this thread.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Client {
+    /// Starts building a client for application `app`.
+    pub fn builder(app: impl Into<String>) -> ClientBuilder {
+        ClientBuilder::new(app)
+    }
+
+    /// Queues a record stamped now. Never waits on the network.
+    pub fn send(&self, module: &str, body: &str) {
+        let (stamp, nsecs) = now_stamp();
+        self.send_at(module, body, stamp, nsecs);
+    }
+
+    /// Queues a record with the given creation time (seconds since the
+    /// epoch and nanoseconds within the second). Never waits on the
+    /// network; if the queue is full the oldest record is dropped.
+    pub fn send_at(&self, module: &str, body: &str, stamp: i64, nsecs: i64) {
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut scratch) => self.enqueue(module, body, stamp, nsecs, &mut scratch),
+            // Only reachable if encoding re-entered send on this thread.
+            Err(_) => self.enqueue(module, body, stamp, nsecs, &mut Vec::new()),
+        });
+    }
+
+    fn enqueue(&self, module: &str, body: &str, stamp: i64, nsecs: i64, json: &mut Vec<u8>) {
+        let flags = self.encoder.payload(module, body, stamp, nsecs, json);
+        if u32::try_from(json.len()).is_err() {
+            // No frame can carry it; count it rather than panic in a logger.
+            let mut st = self.shared.lock();
+            st.enqueued += 1;
+            st.removed += 1;
+            st.dropped += 1;
+            return;
+        }
+        let mut st = self.shared.lock();
+        st.enqueued += 1;
+        if st.closing {
+            st.removed += 1;
+            st.dropped += 1;
+            return;
+        }
+        st.queue.push_with(|out| encode_frame(json, flags, out));
+        st.trim_to(self.max_records);
+        if st.sender_waiting {
+            // Only when the sender sleeps: a notify is a syscall.
+            st.sender_waiting = false;
+            self.shared.wake_sender.notify_one();
+        }
+        // Keep the scratch buffer from pinning a huge record's memory.
+        if json.capacity() > 1 << 20 {
+            *json = Vec::new();
+        }
+    }
+
+    /// Records dropped so far: oldest ones pushed out of a full buffer, and
+    /// ones sent after `close`.
+    pub fn dropped(&self) -> u64 {
+        self.shared.lock().dropped
+    }
+
+    /// Records written to a socket so far.
+    pub fn delivered(&self) -> u64 {
+        self.shared.lock().delivered
+    }
+
+    /// Records queued or being written.
+    pub fn pending(&self) -> u64 {
+        self.shared.lock().pending()
+    }
+
+    /// The last connection or write error the sender saw.
+    pub fn last_error(&self) -> Option<String> {
+        self.shared.lock().last_error.clone()
+    }
+
+    /// Where this client sends.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Waits until every record queued before this call was written to the
+    /// socket (or dropped), at most `timeout`.
+    pub fn flush(&self, timeout: Duration) -> Result<(), ClientError> {
+        let deadline = Instant::now() + timeout;
+        let mut st = self.shared.lock();
+        let target = st.enqueued;
+        while st.removed < target {
+            if st.exited {
+                return Err(ClientError::Closed);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(ClientError::Timeout {
+                    pending: target - st.removed,
+                    timeout,
+                    last_error: st.last_error.clone(),
+                });
+            }
+            st = self
+                .shared
+                .progress
+                .wait_timeout(st, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        Ok(())
+    }
+
+    /// Delivers what is queued within `timeout`, then stops the sender.
+    /// Records sent after `close` are dropped and counted. If the time runs
+    /// out the sender is told to give up and is not waited for.
+    pub fn close(&self, timeout: Duration) -> Result<(), ClientError> {
+        let deadline = Instant::now() + timeout;
+        let mut st = self.shared.lock();
+        st.closing = true;
+        self.shared.wake_sender.notify_all();
+        while !st.exited {
+            let now = Instant::now();
+            if now >= deadline {
+                st.abandon = true;
+                self.shared.wake_sender.notify_all();
+                let err = ClientError::Timeout {
+                    pending: st.pending(),
+                    timeout,
+                    last_error: st.last_error.clone(),
+                };
+                // Whatever is left will never be sent.
+                let left = st.queue.len() as u64;
+                st.queue.clear();
+                st.dropped += left;
+                st.removed += left;
+                return Err(err);
+            }
+            st = self
+                .shared
+                .progress
+                .wait_timeout(st, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        drop(st);
+        if let Some(thread) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            // It has exited (or is about to return): joining is immediate.
+            let _ = thread.join();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = self.close(self.drop_timeout);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn client_is_send_and_sync() {
+        assert_send_sync::<Client>();
+    }
+}
