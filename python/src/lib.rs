@@ -105,8 +105,8 @@ impl Sender {
     /// full the oldest record is dropped and counted.
     fn send(
         &self,
-        module: &Bound<'_, PyString>,
-        body: &Bound<'_, PyString>,
+        module: &Bound<'_, PyAny>,
+        body: &Bound<'_, PyAny>,
         created: f64,
     ) -> PyResult<()> {
         let (stamp, nsecs) = split_created(created);
@@ -238,13 +238,22 @@ impl Drop for Sender {
     }
 }
 
-/// A string as UTF-8; lone surrogates (from `surrogateescape` decoding)
-/// become U+FFFD rather than losing the record.
-fn text<'a>(s: &'a Bound<'_, PyString>) -> PyResult<std::borrow::Cow<'a, str>> {
-    match s.to_cow() {
-        Ok(cow) => Ok(cow),
-        Err(_) => Ok(std::borrow::Cow::Owned(s.to_string_lossy().into_owned())),
-    }
+/// A value as UTF-8 text (`str()` of anything that is not a string, such
+/// as a `None` logger name); lone surrogates (from `surrogateescape`
+/// decoding) become U+FFFD rather than losing the record.
+fn text(value: &Bound<'_, PyAny>) -> PyResult<String> {
+    let owned;
+    let s = match value.cast::<PyString>() {
+        Ok(s) => s,
+        Err(_) => {
+            owned = value.str()?;
+            &owned
+        }
+    };
+    Ok(match s.to_cow() {
+        Ok(cow) => cow.into_owned(),
+        Err(_) => s.to_string_lossy().into_owned(),
+    })
 }
 
 /// `LogRecord.created` as the wire's seconds and nanoseconds within the
