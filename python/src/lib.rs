@@ -2,9 +2,12 @@
 //!
 //! A [`Sender`] wraps one `loghog_client::Client` (encoding, bounded queue,
 //! background thread). The one design choice that matters is fork safety:
-//! the sender remembers the pid that started its client, and in any other
-//! process it leaks the inherited client untouched (its thread did not
-//! survive the fork and its lock may be held forever) and starts a new one.
+//! the sender remembers the fork generation (see `fork.rs`) that started
+//! its client, and in a forked child it leaks the inherited client untouched
+//! (its thread did not survive the fork and its lock may be held forever)
+//! and starts a new one.
+mod fork;
+
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -12,6 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use loghog_client::{Client, ClientBuilder, ClientError, Transport, tls_config};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedStr;
 use pyo3::types::PyString;
 
 /// Longest wait when a sender is garbage-collected without `close`: the
@@ -20,7 +24,8 @@ const DROP_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// The client in use and the process it belongs to.
 struct Live {
-    pid: u32,
+    /// `fork::generation()` when the client was started.
+    generation: u64,
     /// Always `Some` until the sender is dropped.
     client: Option<Arc<Client>>,
     closed: bool,
@@ -93,7 +98,7 @@ impl Sender {
             builder,
             tls_files,
             live: Mutex::new(Live {
-                pid: std::process::id(),
+                generation: fork::generation(),
                 client: Some(Arc::new(client)),
                 closed: false,
             }),
@@ -115,7 +120,10 @@ impl Sender {
         // The GIL stays held: the queue lock is only ever held for memory
         // copies (never across I/O), and releasing the GIL per record would
         // cost more than the whole send.
-        self.client()?.send_at(&module, &body, stamp, nsecs);
+        let live = self.live_here()?;
+        if let Some(client) = &live.client {
+            client.send_at(&module, &body, stamp, nsecs);
+        }
         Ok(())
     }
 
@@ -185,14 +193,21 @@ impl Sender {
 }
 
 impl Sender {
+    /// The state, with a client of this process's own (started anew after
+    /// a fork).
+    fn live_here(&self) -> PyResult<MutexGuard<'_, Live>> {
+        let mut live = self.lock_live()?;
+        let generation = fork::generation();
+        if live.generation != generation {
+            self.restart(&mut live, generation)?;
+        }
+        Ok(live)
+    }
+
     /// The client of this process, started anew after a fork.
     fn client(&self) -> PyResult<Arc<Client>> {
-        let mut live = self.lock_live()?;
-        let pid = std::process::id();
-        if live.pid != pid {
-            self.restart(&mut live, pid)?;
-        }
-        live.client
+        self.live_here()?
+            .client
             .clone()
             .ok_or_else(|| PyRuntimeError::new_err("loghog sender is gone"))
     }
@@ -205,7 +220,7 @@ impl Sender {
             .map_err(|_| PyRuntimeError::new_err("loghog sender state is poisoned"))
     }
 
-    fn restart(&self, live: &mut Live, pid: u32) -> PyResult<()> {
+    fn restart(&self, live: &mut Live, generation: u64) -> PyResult<()> {
         let mut builder = self.builder.clone();
         if let Some((pem, ca)) = &self.tls_files
             && let Ok(config) = tls_config(pem, ca)
@@ -220,7 +235,7 @@ impl Sender {
         // Never touch the parent's client here: no thread will ever release
         // its lock or answer its close.
         std::mem::forget(inherited);
-        live.pid = pid;
+        live.generation = generation;
         Ok(())
     }
 }
@@ -231,9 +246,27 @@ impl Drop for Sender {
             Ok(live) => live,
             Err(poisoned) => poisoned.into_inner(),
         };
-        if live.pid != std::process::id() {
+        if live.generation != fork::generation() {
             // Inherited across a fork: see `restart`.
             std::mem::forget(live.client.take());
+        }
+    }
+}
+
+/// A Python string's UTF-8 text: borrowed from Python when it encodes
+/// cleanly, else a lossy copy.
+enum Text {
+    Backed(PyBackedStr),
+    Lossy(String),
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        match self {
+            Text::Backed(s) => s,
+            Text::Lossy(s) => s,
         }
     }
 }
@@ -241,18 +274,14 @@ impl Drop for Sender {
 /// A value as UTF-8 text (`str()` of anything that is not a string, such
 /// as a `None` logger name); lone surrogates (from `surrogateescape`
 /// decoding) become U+FFFD rather than losing the record.
-fn text(value: &Bound<'_, PyAny>) -> PyResult<String> {
-    let owned;
+fn text(value: &Bound<'_, PyAny>) -> PyResult<Text> {
     let s = match value.cast::<PyString>() {
-        Ok(s) => s,
-        Err(_) => {
-            owned = value.str()?;
-            &owned
-        }
+        Ok(s) => s.clone(),
+        Err(_) => value.str()?,
     };
-    Ok(match s.to_cow() {
-        Ok(cow) => cow.into_owned(),
-        Err(_) => s.to_string_lossy().into_owned(),
+    Ok(match PyBackedStr::try_from(s.clone()) {
+        Ok(backed) => Text::Backed(backed),
+        Err(_) => Text::Lossy(s.to_string_lossy().into_owned()),
     })
 }
 
@@ -285,6 +314,11 @@ fn build_error(e: ClientError) -> PyErr {
 /// The native module: `loghog._native.Sender`.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    if !fork::install() {
+        return Err(PyRuntimeError::new_err(
+            "loghog: cannot install the fork hook (pthread_atfork)",
+        ));
+    }
     m.add_class::<Sender>()?;
     Ok(())
 }
