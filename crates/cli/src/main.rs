@@ -1,1 +1,96 @@
-fn main() {}
+//! The `loghog` command: `send` (like logger(1): arguments or stdin lines
+//! become records) and `bench` (a load generator).
+//!
+//! A thin main: clap parses, the subcommand modules do the work through
+//! loghog-client, and any error becomes one line on stderr and exit 1.
+mod bench;
+mod send;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use loghog_client::ClientBuilder;
+
+/// Send log records to a LogHog daemon, or load-test one.
+#[derive(Debug, Parser)]
+#[command(name = "loghog", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Send records: each MESSAGE argument, or else each line of stdin,
+    /// becomes one record whose body is exactly that text.
+    Send(send::SendArgs),
+    /// Generate load: prebuilt frames written as fast as possible (or at
+    /// --rate) over one or more connections.
+    Bench(bench::BenchArgs),
+}
+
+/// Where to send and how: the options both subcommands share.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ConnectArgs {
+    /// Server host name or address (every address it resolves to is tried).
+    #[arg(long, default_value = "localhost")]
+    host: String,
+    /// Server port.
+    #[arg(long, default_value_t = loghog_client::DEFAULT_PORT)]
+    port: u16,
+    /// Send UDP datagrams instead of a TCP stream.
+    #[arg(long, conflicts_with = "pem")]
+    udp: bool,
+    /// Compress each payload with zlib.
+    #[arg(long)]
+    compress: bool,
+    /// Sign each record with HMAC-MD5 under this secret.
+    #[arg(long)]
+    secret: Option<String>,
+    /// TLS: the client PEM file (private key and certificate).
+    #[arg(long, requires = "ca")]
+    pem: Option<PathBuf>,
+    /// TLS: the CA certificate the server's chain must lead to.
+    #[arg(long, requires = "pem")]
+    ca: Option<PathBuf>,
+    /// The hostname field of each record (default: this machine's name).
+    #[arg(long)]
+    hostname: Option<String>,
+}
+
+impl ConnectArgs {
+    /// A client builder for `app` with these options.
+    pub(crate) fn builder(&self, app: &str) -> ClientBuilder {
+        let mut b = ClientBuilder::new(app)
+            .host(&self.host)
+            .port(self.port)
+            .datagram(self.udp)
+            .compression(self.compress);
+        if let Some(secret) = &self.secret {
+            b = b.secret(secret);
+        }
+        if let (Some(pem), Some(ca)) = (&self.pem, &self.ca) {
+            b = b.tls(pem, ca);
+        }
+        if let Some(hostname) = &self.hostname {
+            b = b.hostname(hostname);
+        }
+        b
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Send(args) => send::run(&args),
+        Command::Bench(args) => bench::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("loghog: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

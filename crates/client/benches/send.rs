@@ -35,7 +35,9 @@ fn send(c: &mut Criterion) {
         .max_buffer_size(1 << 16)
         .build()
         .expect("client");
-    group.bench_function("tcp_200b", |b| b.iter(|| client.send("bench.module", &body)));
+    group.bench_function("tcp_200b", |b| {
+        b.iter(|| client.send("bench.module", &body))
+    });
     let signed = Client::builder("bench")
         .host("127.0.0.1")
         .port(port)
@@ -48,7 +50,10 @@ fn send(c: &mut Criterion) {
     });
     group.finish();
     let _ = client.close(Duration::from_secs(5));
-    eprintln!("dropped (buffer full while the sender wrote): {}", client.dropped());
+    eprintln!(
+        "dropped (buffer full while the sender wrote): {}",
+        client.dropped()
+    );
 }
 
 criterion_group!(benches, send);

@@ -17,7 +17,7 @@ use rustls::ClientConfig;
 
 use crate::error::ClientError;
 use crate::queue::Shared;
-use crate::record::{Encoder, machine_hostname, now_stamp};
+use crate::record::{Encoder, FrameEncoder, machine_hostname, now_stamp};
 use crate::sender::Sender;
 use crate::tls::tls_config;
 use crate::transport::{Endpoint, Transport};
@@ -161,6 +161,10 @@ impl ClientBuilder {
 
     /// The endpoint this builder describes (loads the TLS files).
     pub fn endpoint(&self) -> Result<Endpoint, ClientError> {
+        let wants_tls = self.tls_config.is_some() || self.tls_files.is_some();
+        if wants_tls && self.transport == Transport::Datagram {
+            return Err(ClientError::Options("TLS needs a stream, not datagrams"));
+        }
         let tls = match (&self.tls_config, &self.tls_files) {
             (Some(config), _) => Some(config.clone()),
             (None, Some((pem, ca))) => Some(tls_config(pem, ca)?),
@@ -176,20 +180,13 @@ impl ClientBuilder {
         })
     }
 
-    /// Encodes one whole frame for a record into `out`, exactly as the
-    /// client built from this builder would queue it (for load generators
-    /// that write prebuilt frames themselves).
-    pub fn encode_frame_into(
-        &self,
-        module: &str,
-        body: &str,
-        stamp: i64,
-        nsecs: i64,
-        out: &mut Vec<u8>,
-    ) {
-        let mut scratch = Vec::new();
-        self.encoder()
-            .frame(module, body, stamp, nsecs, &mut scratch, out);
+    /// A frame encoder with this builder's app, hostname, secret and
+    /// compression.
+    pub fn frame_encoder(&self) -> FrameEncoder {
+        FrameEncoder {
+            encoder: self.encoder(),
+            scratch: Vec::new(),
+        }
     }
 
     fn encoder(&self) -> Encoder {
@@ -228,6 +225,14 @@ impl ClientBuilder {
 }
 
 /// A LogHog client: cheap to share (`Arc<Client>`), safe from any thread.
+///
+/// Delivery is at least once as far as the client can tell: a batch whose
+/// write fails is re-sent whole on the next connection, so the server may
+/// see a record twice (if the kernel had accepted part of the batch), but
+/// the client never forgets a queued record except by overflow (counted in
+/// [`Client::dropped`]). Before each write on a stream the sender checks
+/// whether the server closed the connection, so a graceful server restart
+/// loses nothing.
 ///
 /// Dropping it delivers what is queued within the drop timeout (2 s by
 /// default); call [`Client::close`] for a bound of your choice.

@@ -27,6 +27,9 @@ pub enum ClientError {
     /// The CA certificate cannot be used to verify servers.
     #[error("CA certificate: {0}")]
     Verifier(#[from] rustls::client::VerifierBuilderError),
+    /// Options that do not go together.
+    #[error("invalid client options: {0}")]
+    Options(&'static str),
     /// The background sender thread could not be started.
     #[error("cannot start the sender thread: {0}")]
     Spawn(#[source] std::io::Error),

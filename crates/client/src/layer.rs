@@ -75,7 +75,7 @@ impl Visit for BodyVisitor<'_> {
 impl<S: Subscriber> tracing_subscriber::Layer<S> for LoghogLayer {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
         let meta = event.metadata();
-        if *meta.level() > self.level {
+        if *meta.level() > self.level || crate::sender::on_sender_thread() {
             return;
         }
         let module = module_from_target(meta.target());

@@ -30,6 +30,7 @@ pub use error::ClientError;
 pub use layer::LoghogLayer;
 #[cfg(feature = "log")]
 pub use logger::LoghogLogger;
+pub use record::FrameEncoder;
 pub use tls::tls_config;
 pub use transport::{Connection, Endpoint, Transport};
 
@@ -47,7 +48,10 @@ pub fn module_from_target(target: &str) -> std::borrow::Cow<'_, str> {
 mod tests {
     #[test]
     fn targets_become_dotted_modules() {
-        assert_eq!(super::module_from_target("my_app::web::db"), "my_app.web.db");
+        assert_eq!(
+            super::module_from_target("my_app::web::db"),
+            "my_app.web.db"
+        );
         assert_eq!(super::module_from_target("root"), "root");
     }
 }

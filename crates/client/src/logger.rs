@@ -88,7 +88,7 @@ impl Log for LoghogLogger {
     }
 
     fn log(&self, record: &Record<'_>) {
-        if !self.enabled(record.metadata()) {
+        if !self.enabled(record.metadata()) || crate::sender::on_sender_thread() {
             return;
         }
         let module = module_from_target(record.target());

@@ -191,7 +191,10 @@ mod tests {
         push(&mut q, b"dd");
         q.put_back_front(&mut batch);
         assert!(batch.is_empty());
-        assert_eq!(frames(&q), vec![b"bb".to_vec(), b"ccc".to_vec(), b"dd".to_vec()]);
+        assert_eq!(
+            frames(&q),
+            vec![b"bb".to_vec(), b"ccc".to_vec(), b"dd".to_vec()]
+        );
         assert_eq!(q.remove_front(2), 2);
         assert_eq!(q.bytes(), b"dd");
     }

@@ -54,20 +54,30 @@ impl Encoder {
             0
         }
     }
+}
 
-    /// Appends a whole frame for the record to `out` (used where there is
-    /// no queue, such as `loghog bench`).
-    pub(crate) fn frame(
-        &self,
-        module: &str,
-        body: &str,
-        stamp: i64,
-        nsecs: i64,
-        scratch: &mut Vec<u8>,
-        out: &mut Vec<u8>,
-    ) {
-        let flags = self.payload(module, body, stamp, nsecs, scratch);
-        encode_frame(scratch, flags, out);
+/// Builds whole frames exactly as a [`crate::Client`] with the same options
+/// would queue them; for tools that write prebuilt frames themselves (such
+/// as `loghog bench`). Made by [`crate::ClientBuilder::frame_encoder`].
+#[derive(Debug, Clone)]
+pub struct FrameEncoder {
+    pub(crate) encoder: Encoder,
+    pub(crate) scratch: Vec<u8>,
+}
+
+impl FrameEncoder {
+    /// Appends one frame for the record to `out`.
+    pub fn encode(&mut self, module: &str, body: &str, stamp: i64, nsecs: i64, out: &mut Vec<u8>) {
+        let flags = self
+            .encoder
+            .payload(module, body, stamp, nsecs, &mut self.scratch);
+        encode_frame(&self.scratch, flags, out);
+    }
+
+    /// Appends one frame for the record, stamped now, to `out`.
+    pub fn encode_now(&mut self, module: &str, body: &str, out: &mut Vec<u8>) {
+        let (stamp, nsecs) = now_stamp();
+        self.encode(module, body, stamp, nsecs, out);
     }
 }
 
@@ -108,8 +118,12 @@ mod tests {
             secret: Some(b"k".to_vec()),
             compress: true,
         };
-        let (mut scratch, mut out) = (Vec::new(), Vec::new());
-        enc.frame("web.x", "hé\nllo", 12, 34, &mut scratch, &mut out);
+        let mut out = Vec::new();
+        let mut enc = FrameEncoder {
+            encoder: enc,
+            scratch: Vec::new(),
+        };
+        enc.encode("web.x", "hé\nllo", 12, 34, &mut out);
         let mut dec = FrameDecoder::new(DEFAULT_MAX_PAYLOAD);
         let loghog_proto::Decode::Frame { frame, consumed } = dec.decode(&out) else {
             panic!("no frame");

@@ -4,8 +4,10 @@
 //! leaves the queue only after it was written whole; when a write fails the
 //! whole batch goes back to the front of the queue and is re-sent on the
 //! next connection, so a record may arrive twice (the kernel may have
-//! accepted part of the batch) but is not lost by the client. Reconnects
-//! back off exponentially from 1 s to 30 s.
+//! accepted part of the batch) but is not lost by the client. Datagrams
+//! stand alone: those sent before an error are done, and one too large for
+//! UDP is dropped and counted. Reconnects back off exponentially from 1 s
+//! to 30 s.
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,6 +18,17 @@ use crate::transport::{Connection, Endpoint};
 pub(crate) const INITIAL_BACKOFF: Duration = Duration::from_secs(1);
 /// Longest back-off.
 pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+thread_local! {
+    static ON_SENDER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the current thread is a sender thread. Log records made there
+/// (rustls logs through `log`) must not be sent: each would cause a write
+/// that logs again, a feedback loop.
+pub(crate) fn on_sender_thread() -> bool {
+    ON_SENDER.with(std::cell::Cell::get)
+}
 
 /// What the sender needs besides the shared queue.
 pub(crate) struct Sender {
@@ -34,6 +47,7 @@ struct Live {
 impl Sender {
     /// The thread's body; returns when the client closes.
     pub(crate) fn run(self) {
+        ON_SENDER.with(|on| on.set(true));
         let mut live: Option<Live> = None;
         let mut batch = FrameQueue::default();
         let mut backoff = INITIAL_BACKOFF;
@@ -76,14 +90,20 @@ impl Sender {
             self.shared.lock().queue.take_into(&mut batch);
             let sent = write_batch(&mut current.conn, &batch);
             let mut st = self.shared.lock();
-            let n = batch.remove_front(sent.records);
-            st.removed += n as u64;
-            st.delivered += n as u64;
+            let n = batch.remove_front(sent.records) as u64;
+            st.removed += n;
+            st.delivered += n - sent.oversize;
+            st.dropped += sent.oversize;
+            if sent.oversize > 0 {
+                st.last_error = Some(format!("{} datagram(s) too large to send", sent.oversize));
+            }
+            if n > 0 {
+                self.shared.progress.notify_all();
+            }
             match sent.error {
                 None => {
                     current.delivered = true;
                     backoff = INITIAL_BACKOFF;
-                    self.shared.progress.notify_all();
                 }
                 Some(e) => {
                     st.queue.put_back_front(&mut batch);
@@ -91,7 +111,16 @@ impl Sender {
                     let msg = format!("write to {}: {e}", self.endpoint.display_addr());
                     drop(st);
                     self.report(&msg);
+                    // A connection that fails before carrying anything is
+                    // not worth retrying at once.
+                    let fresh = !current.delivered;
                     live = None;
+                    if fresh {
+                        if !self.sleep(backoff) {
+                            break;
+                        }
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                    }
                 }
             }
         }
@@ -161,36 +190,51 @@ impl Sender {
 
 /// How far a batch got.
 struct Sent {
-    /// Records written whole and not to be re-sent.
+    /// Records done with (written whole, or oversize), not to be re-sent.
     records: usize,
+    /// Of those, datagrams too large to send: dropped.
+    oversize: u64,
     error: Option<std::io::Error>,
 }
 
 fn write_batch(conn: &mut Connection, batch: &FrameQueue) -> Sent {
     if conn.is_datagram() {
         // Each datagram stands alone: the ones sent before an error are done.
+        let mut oversize = 0;
         for (i, frame) in batch.frames().enumerate() {
-            if let Err(e) = conn.send_frame(frame) {
-                return Sent {
-                    records: i,
-                    error: Some(e),
-                };
+            match conn.send_frame(frame) {
+                Ok(()) => {}
+                // Too big for a datagram: retrying cannot help, and keeping
+                // it would block every record behind it.
+                Err(e) if e.raw_os_error() == Some(nix::errno::Errno::EMSGSIZE as i32) => {
+                    oversize += 1;
+                }
+                Err(e) => {
+                    return Sent {
+                        records: i,
+                        oversize,
+                        error: Some(e),
+                    };
+                }
             }
         }
         return Sent {
             records: batch.len(),
+            oversize,
             error: None,
         };
     }
     match conn.write_stream(batch.bytes()) {
         Ok(()) => Sent {
             records: batch.len(),
+            oversize: 0,
             error: None,
         },
         // Part of the batch may have reached the kernel and still be lost
         // (written after the server closed): re-send all of it.
         Err(e) => Sent {
             records: 0,
+            oversize: 0,
             error: Some(e),
         },
     }

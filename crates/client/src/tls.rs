@@ -11,7 +11,9 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
 
 use crate::error::ClientError;
 
@@ -44,7 +46,10 @@ pub fn tls_config(pem: &Path, ca: &Path) -> Result<Arc<ClientConfig>, ClientErro
     Ok(Arc::new(config))
 }
 
-fn load_certs(path: &Path, what: &'static str) -> Result<Vec<CertificateDer<'static>>, ClientError> {
+fn load_certs(
+    path: &Path,
+    what: &'static str,
+) -> Result<Vec<CertificateDer<'static>>, ClientError> {
     let pem_error = |detail: String| ClientError::Pem {
         what,
         path: path.to_path_buf(),
@@ -78,10 +83,13 @@ impl ServerCertVerifier for ChainOnlyVerifier {
     ) -> Result<ServerCertVerified, rustls::Error> {
         // webpki checks the name only after the chain verified, so a name
         // error means the chain is good.
-        match self
-            .inner
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
+        match self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) => Ok(ServerCertVerified::assertion()),
@@ -111,4 +119,3 @@ impl ServerCertVerifier for ChainOnlyVerifier {
         self.inner.supported_verify_schemes()
     }
 }
-

@@ -93,19 +93,7 @@ impl Connection {
     /// Connects to the first address of `endpoint` (in random order) that
     /// answers, finishing the TLS handshake when configured.
     pub fn open(endpoint: &Endpoint) -> io::Result<Connection> {
-        let addrs = endpoint.resolve()?;
-        let mut last = None;
-        for addr in addrs {
-            let attempt = match endpoint.transport {
-                Transport::Datagram => open_udp(addr).map(Connection::Udp),
-                Transport::Stream => open_stream(endpoint, addr),
-            };
-            match attempt {
-                Ok(conn) => return Ok(conn),
-                Err(e) => last = Some(io::Error::new(e.kind(), format!("{addr}: {e}"))),
-            }
-        }
-        Err(last.unwrap_or_else(|| io::Error::other("no address to connect to")))
+        open_any(endpoint, endpoint.resolve()?)
     }
 
     /// Whether frames go one per datagram.
@@ -176,6 +164,22 @@ impl Connection {
             Connection::Udp(_) => {}
         }
     }
+}
+
+/// Tries `addrs` in the order given; the first that connects wins.
+fn open_any(endpoint: &Endpoint, addrs: Vec<SocketAddr>) -> io::Result<Connection> {
+    let mut last = None;
+    for addr in addrs {
+        let attempt = match endpoint.transport {
+            Transport::Datagram => open_udp(addr).map(Connection::Udp),
+            Transport::Stream => open_stream(endpoint, addr),
+        };
+        match attempt {
+            Ok(conn) => return Ok(conn),
+            Err(e) => last = Some(io::Error::new(e.kind(), format!("{addr}: {e}"))),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::other("no address to connect to")))
 }
 
 fn open_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
@@ -261,4 +265,48 @@ fn drain_tls(stream: &mut StreamOwned<ClientConnection, TcpStream>) -> io::Resul
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    #[test]
+    fn fails_over_to_an_address_that_answers() {
+        let up = TcpListener::bind("127.0.0.1:0").unwrap();
+        let down = TcpListener::bind("127.0.0.1:0").unwrap();
+        let down_addr = down.local_addr().unwrap();
+        drop(down);
+        let endpoint = Endpoint::new("127.0.0.1", 0);
+        for _ in 0..10 {
+            let mut addrs = vec![down_addr, up.local_addr().unwrap()];
+            fastrand::shuffle(&mut addrs);
+            let conn = open_any(&endpoint, addrs).unwrap();
+            let Connection::Tcp(sock) = conn else {
+                panic!("not TCP")
+            };
+            assert_eq!(sock.peer_addr().unwrap(), up.local_addr().unwrap());
+        }
+        let err = open_any(&endpoint, vec![down_addr]).unwrap_err();
+        assert!(err.to_string().contains(&down_addr.to_string()), "{err}");
+    }
+
+    #[test]
+    fn a_closed_connection_is_noticed_before_writing() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = Endpoint::new("127.0.0.1", listener.local_addr().unwrap().port());
+        let mut conn = Connection::open(&endpoint).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        // Bytes from a server are discarded; the connection is still open.
+        server.write_all(b"ignored").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        conn.check_open().unwrap();
+        drop(server);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while conn.check_open().is_ok() {
+            assert!(std::time::Instant::now() < deadline, "close not noticed");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
 }

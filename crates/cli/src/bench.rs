@@ -1,0 +1,299 @@
+//! `loghog bench`: a load generator that measures what a daemon can take.
+//!
+//! Frames are built before the clock starts (a block of at most
+//! `BLOCK_RECORDS` distinct records per connection, written again and
+//! again), so the measured cost is the transport's, not the encoder's. Each
+//! connection has its own thread and writes whole blocks in single writes.
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use loghog_client::Connection;
+
+use crate::ConnectArgs;
+
+/// Distinct records prebuilt per connection.
+const BLOCK_RECORDS: usize = 4096;
+
+/// Options of `loghog bench`.
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    #[command(flatten)]
+    connect: ConnectArgs,
+    /// Application name of every record.
+    #[arg(long, default_value = "bench")]
+    app: String,
+    /// Module of every record.
+    #[arg(long, default_value = "bench")]
+    module: String,
+    /// Connections (each with its own thread).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    connections: u64,
+    /// Records in TOTAL, split evenly over the connections.
+    #[arg(long, default_value_t = 100_000)]
+    messages: u64,
+    /// Body size in bytes.
+    #[arg(long, default_value_t = 200)]
+    size: usize,
+    /// Records per second in total (default: as fast as possible).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    rate: Option<u64>,
+    /// After sending, poll this file (the daemon's output) until it holds
+    /// --expect-lines lines, and report the end-to-end time.
+    #[arg(long, requires = "expect_lines")]
+    wait_file: Option<PathBuf>,
+    /// Lines --wait-file must hold (count its newline bytes) to be done.
+    #[arg(long, requires = "wait_file")]
+    expect_lines: Option<u64>,
+    /// Seconds to wait for --wait-file to fill.
+    #[arg(long, default_value_t = 120)]
+    wait_timeout: u64,
+}
+
+/// One connection's prebuilt frames.
+struct Block {
+    bytes: Vec<u8>,
+    /// End offset of each frame in `bytes`.
+    ends: Vec<usize>,
+}
+
+impl Block {
+    /// Bytes of the first `n` frames.
+    fn prefix(&self, n: usize) -> &[u8] {
+        &self.bytes[..self.ends[n - 1]]
+    }
+
+    fn frame(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.bytes[start..self.ends[i]]
+    }
+}
+
+/// Runs `loghog bench`.
+pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    let builder = args.connect.builder(&args.app);
+    let endpoint = builder.endpoint().context("cannot set up the connection")?;
+    let connections = args.connections;
+    let per_conn: Vec<u64> = (0..connections)
+        .map(|i| args.messages / connections + u64::from(i < args.messages % connections))
+        .collect();
+    let blocks: Vec<Block> = (0..connections)
+        .map(|c| {
+            let mut enc = builder.frame_encoder();
+            let n = per_conn[c as usize].clamp(1, BLOCK_RECORDS as u64) as usize;
+            let mut block = Block {
+                bytes: Vec::new(),
+                ends: Vec::with_capacity(n),
+            };
+            for i in 0..n {
+                let body = body(c, i, args.size);
+                enc.encode_now(&args.module, &body, &mut block.bytes);
+                block.ends.push(block.bytes.len());
+            }
+            block
+        })
+        .collect();
+    // Connect before the clock starts, too.
+    let conns = (0..connections)
+        .map(|c| {
+            Connection::open(&endpoint)
+                .with_context(|| format!("connection {c} to {}", endpoint.display_addr()))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let sent = Arc::new(AtomicU64::new(0));
+    let bytes = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let rate_per_conn = args.rate.map(|r| r as f64 / connections as f64);
+    let progress = std::io::stderr()
+        .is_terminal()
+        .then(|| spawn_progress(sent.clone(), done.clone(), args.messages));
+    let cpu_before = cpu_seconds();
+    let start = Instant::now();
+    let results: Vec<anyhow::Result<()>> = std::thread::scope(|s| {
+        let handles: Vec<_> = conns
+            .into_iter()
+            .zip(&blocks)
+            .zip(&per_conn)
+            .enumerate()
+            .map(|(c, ((conn, block), &count))| {
+                let (sent, bytes) = (sent.clone(), bytes.clone());
+                s.spawn(move || {
+                    drive(conn, block, count, rate_per_conn, &sent, &bytes)
+                        .with_context(|| format!("connection {c}"))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| bail!("a connection thread panicked"))
+            })
+            .collect()
+    });
+    let elapsed = start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu_before;
+    done.store(true, Ordering::SeqCst);
+    if let Some(p) = progress {
+        let _ = p.join();
+        eprintln!();
+    }
+    for r in results {
+        r?;
+    }
+    let records = sent.load(Ordering::SeqCst);
+    let total_bytes = bytes.load(Ordering::SeqCst);
+    println!("records: {records}");
+    println!("connections: {connections}");
+    println!("seconds: {elapsed:.3}");
+    println!("records/s: {:.0}", records as f64 / elapsed.max(1e-9));
+    println!("MB/s: {:.1}", total_bytes as f64 / 1e6 / elapsed.max(1e-9));
+    println!("cpu-seconds: {cpu:.3}");
+    if let (Some(path), Some(lines)) = (&args.wait_file, args.expect_lines) {
+        wait_for_lines(path, lines, Duration::from_secs(args.wait_timeout))?;
+        let end_to_end = start.elapsed().as_secs_f64();
+        println!("end-to-end seconds: {end_to_end:.3}");
+        println!(
+            "end-to-end records/s: {:.0}",
+            lines as f64 / end_to_end.max(1e-9)
+        );
+    }
+    Ok(())
+}
+
+/// A body of exactly `size` bytes (ASCII) naming its connection and index.
+fn body(conn: u64, i: usize, size: usize) -> String {
+    let mut b = format!("bench c{conn} r{i} ");
+    b.truncate(size);
+    while b.len() < size {
+        b.push('x');
+    }
+    b
+}
+
+/// Writes `count` records over `conn`: whole blocks in single writes, or
+/// paced slices when a rate is set.
+fn drive(
+    mut conn: Connection,
+    block: &Block,
+    count: u64,
+    rate: Option<f64>,
+    sent: &AtomicU64,
+    bytes: &AtomicU64,
+) -> anyhow::Result<()> {
+    let start = Instant::now();
+    // With a rate, write about 10 ms worth at a time.
+    let slice = rate.map_or(block.ends.len(), |r| {
+        ((r / 100.0) as usize).clamp(1, block.ends.len())
+    });
+    let mut done = 0u64;
+    let mut udp_errors = 0u64;
+    while done < count {
+        let n = slice.min(usize::try_from(count - done).unwrap_or(usize::MAX));
+        if conn.is_datagram() {
+            for i in 0..n {
+                // UDP may refuse while nobody listens; count and go on.
+                if conn.send_frame(block.frame(i)).is_err() {
+                    udp_errors += 1;
+                }
+            }
+        } else {
+            conn.write_stream(block.prefix(n)).context("write")?;
+        }
+        done += n as u64;
+        sent.fetch_add(n as u64, Ordering::Relaxed);
+        bytes.fetch_add(block.ends[n - 1] as u64, Ordering::Relaxed);
+        if let Some(r) = rate {
+            let due = start + Duration::from_secs_f64(done as f64 / r);
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+        }
+    }
+    conn.shutdown();
+    if udp_errors > 0 {
+        eprintln!("loghog: {udp_errors} datagram(s) refused");
+    }
+    Ok(())
+}
+
+fn spawn_progress(
+    sent: Arc<AtomicU64>,
+    done: Arc<AtomicBool>,
+    total: u64,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let start = Instant::now();
+        while !done.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(250));
+            let n = sent.load(Ordering::Relaxed);
+            let secs = start.elapsed().as_secs_f64();
+            eprint!(
+                "\r{n}/{total} records, {:.0} records/s   ",
+                n as f64 / secs.max(1e-9)
+            );
+        }
+    })
+}
+
+/// User plus system CPU time of this process so far.
+fn cpu_seconds() -> f64 {
+    use nix::sys::resource::{UsageWho, getrusage};
+    match getrusage(UsageWho::RUSAGE_SELF) {
+        Ok(u) => {
+            let t = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6;
+            t(u.user_time()) + t(u.system_time())
+        }
+        Err(_) => 0.0,
+    }
+}
+
+/// Polls `path` until it holds `lines` newline bytes.
+fn wait_for_lines(path: &Path, lines: u64, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    let mut counted = 0u64;
+    let mut offset = 0u64;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        if let Ok(mut file) = std::fs::File::open(path) {
+            use std::io::Seek;
+            file.seek(std::io::SeekFrom::Start(offset))?;
+            loop {
+                let n = file.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                offset += n as u64;
+                counted += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+            }
+        }
+        if counted >= lines {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "{} holds {counted} of {lines} lines after {} s",
+                path.display(),
+                timeout.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_have_the_exact_size() {
+        assert_eq!(body(3, 17, 200).len(), 200);
+        assert_eq!(body(3, 17, 5), "bench");
+        assert!(body(1, 2, 50).starts_with("bench c1 r2 x"));
+    }
+}
