@@ -2,16 +2,17 @@
 uwsgi and mod_wsgi pre-fork workers. Each scenario runs in its own
 interpreter so that the forks never copy pytest itself."""
 
-import sys
+import pytest
 
-from conftest import bodies, run_python
+from conftest import TLS_DATA, bodies, run_python
 
 FORKING_APP = r"""
 import logging, os, sys
 from loghog import LoghogHandler
 
 port = int(sys.argv[1])
-handler = LoghogHandler("test-app", "127.0.0.1", port)
+ssl_info = {"pemfile": sys.argv[2], "cacert": sys.argv[3]} if len(sys.argv) > 2 else None
+handler = LoghogHandler("test-app", "127.0.0.1", port, ssl_info=ssl_info)
 handler.setFormatter(logging.Formatter("%(message)s"))
 log = logging.getLogger("app")
 log.addHandler(handler)
@@ -47,8 +48,14 @@ log.info("parent after fork")
 """
 
 
-def test_forked_children_each_deliver(daemon):
-    done = run_python(FORKING_APP, daemon.tcp_port)
+@pytest.mark.parametrize("transport", ["tcp", "tls"])
+def test_forked_children_each_deliver(tls_daemon, transport):
+    daemon = tls_daemon
+    if transport == "tls":
+        done = run_python(FORKING_APP, daemon.tls_port, TLS_DATA / "client1.pem",
+                          TLS_DATA / "localhost-ca.cert")
+    else:
+        done = run_python(FORKING_APP, daemon.tcp_port)
     assert done.returncode == 0, done.stderr
     want = 1 + 4 * 50 + 1 + 1
     got = bodies(daemon.wait_lines("test-app/root.log", want))

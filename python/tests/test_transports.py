@@ -110,3 +110,25 @@ def test_close_delivers_what_is_queued(daemon):
     assert handler.delivered == 500
     lines = daemon.wait_lines("test-app/root.log", 500)
     assert bodies(lines)[-1] == "r499"
+
+
+def test_many_threads_share_one_handler(daemon, make_logger):
+    import threading
+
+    handler = LoghogHandler("test-app", "127.0.0.1", daemon.tcp_port)
+    log = make_logger(handler, fmt="%(message)s")
+
+    def work(t):
+        for i in range(200):
+            log.info("thread %d line %d", t, i)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    got = bodies(daemon.wait_lines("test-app/root.log", 1600))
+    assert len(got) == 1600
+    for t in range(8):
+        mine = [b for b in got if b.startswith("thread %d " % t)]
+        assert mine == ["thread %d line %d" % (t, i) for i in range(200)]
