@@ -28,6 +28,7 @@ struct Live {
     generation: u64,
     /// Always `Some` until the sender is dropped.
     client: Option<Arc<Client>>,
+    /// `close` was called: a client started after a fork is closed too.
     closed: bool,
 }
 
@@ -213,8 +214,8 @@ impl Sender {
     }
 
     fn lock_live(&self) -> PyResult<MutexGuard<'_, Live>> {
-        // Only held for pointer copies and (rarely) a restart, under the
-        // GIL, so it cannot be held by another thread across a fork.
+        // Only ever taken with the GIL held and released before anything
+        // detaches from it, so no other thread can hold it across a fork.
         self.live
             .lock()
             .map_err(|_| PyRuntimeError::new_err("loghog sender state is poisoned"))
@@ -222,10 +223,10 @@ impl Sender {
 
     fn restart(&self, live: &mut Live, generation: u64) -> PyResult<()> {
         let mut builder = self.builder.clone();
-        if let Some((pem, ca)) = &self.tls_files
-            && let Ok(config) = tls_config(pem, ca)
-        {
-            builder = builder.tls_config(config);
+        if let Some((pem, ca)) = &self.tls_files {
+            if let Ok(config) = tls_config(pem, ca) {
+                builder = builder.tls_config(config);
+            }
         }
         let client = Arc::new(builder.build().map_err(build_error)?);
         if live.closed {
