@@ -92,3 +92,30 @@ def test_no_output_without_print_debug(capfd):
     handler.close_timeout = 0.1
     handler.close()
     assert capfd.readouterr().out == ""
+
+
+def test_a_server_that_stops_reading_does_not_block_emit():
+    import socket
+
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted = []
+    with server:
+        handler = LoghogHandler("test-app", "127.0.0.1", server.getsockname()[1],
+                                max_buffer_size=100)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        record = logging.makeLogRecord({"msg": "x" * 1000, "name": "x"})
+        start = time.perf_counter()
+        # Far more than the socket buffers hold: the sender blocks in a
+        # write that the server never reads, and emit must not notice.
+        for _ in range(20000):
+            handler.handle(record)
+        elapsed = time.perf_counter() - start
+        accepted.append(server.accept()[0])
+        assert elapsed < 5.0, "20000 emits took %.2f s" % elapsed
+        assert poll(lambda: handler.dropped > 0)
+        handler.close_timeout = 0.2
+        start = time.monotonic()
+        handler.close()
+        assert time.monotonic() - start < 3.0
+    for conn in accepted:
+        conn.close()
