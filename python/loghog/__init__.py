@@ -145,9 +145,10 @@ class LoghogHandler(logging.Handler):
 
     def __repr__(self):
         level = logging.getLevelName(self.level)
-        return "<%s %s -> %s (%s)>" % (
+        return "<%s %s -> %s:%s (%s)>" % (
             self.__class__.__name__,
-            self.app_name,
-            self._sender.address,
+            getattr(self, "app_name", "?"),
+            getattr(self, "host", "?"),
+            getattr(self, "port", "?"),
             level,
         )
