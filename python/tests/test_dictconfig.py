@@ -41,3 +41,28 @@ def test_django_logging_fragment(daemon):
         for h in list(django.handlers):
             django.removeHandler(h)
         handler.close()
+
+
+def test_file_config_with_positional_args(daemon, tmp_path):
+    # logging.config.fileConfig passes `args` positionally: the 0.7 order.
+    ini = tmp_path / "logging.ini"
+    ini.write_text(
+        "[loggers]\nkeys=root,app\n\n"
+        "[handlers]\nkeys=loghog\n\n"
+        "[formatters]\nkeys=simple\n\n"
+        "[logger_root]\nlevel=WARNING\nhandlers=\n\n"
+        "[logger_app]\nlevel=INFO\nhandlers=loghog\nqualname=fileconfig.app\npropagate=0\n\n"
+        "[handler_loghog]\nclass=loghog.LoghogHandler\nlevel=DEBUG\nformatter=simple\n"
+        "args=('test-app', '127.0.0.1', %d, True, None, True, 'ini-host')\n\n"
+        "[formatter_simple]\nformat=%%(levelname)s - %%(message)s\n" % daemon.tcp_port
+    )
+    logging.config.fileConfig(str(ini), disable_existing_loggers=False)
+    app = logging.getLogger("fileconfig.app")
+    (handler,) = app.handlers
+    try:
+        app.info("from an ini file")
+        line = daemon.wait_lines("test-app/root.log", 1)[0]
+        assert line.endswith(" - ini-host - INFO - from an ini file")
+    finally:
+        app.removeHandler(handler)
+        handler.close()
