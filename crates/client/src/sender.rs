@@ -16,6 +16,8 @@ use crate::transport::{Connection, Endpoint};
 
 /// First back-off after a failed connect.
 pub(crate) const INITIAL_BACKOFF: Duration = Duration::from_secs(1);
+/// How long a sender woken by a record waits for more before writing.
+pub(crate) const LINGER: Duration = Duration::from_micros(500);
 /// Longest back-off.
 pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -136,11 +138,20 @@ impl Sender {
     /// (closing with an empty queue, or close gave up).
     fn wait_for_records(&self) -> bool {
         let mut st = self.shared.lock();
+        let mut woken = false;
         loop {
             if st.abandon {
                 return false;
             }
             if !st.queue.is_empty() {
+                if woken && !st.closing {
+                    // Woken by the first record after a quiet spell: let
+                    // more gather (callers do not wake a sender that is
+                    // not waiting) instead of one wake-up and one write
+                    // per record.
+                    drop(st);
+                    std::thread::sleep(LINGER);
+                }
                 return true;
             }
             if st.closing {
@@ -153,6 +164,7 @@ impl Sender {
                 .wait(st)
                 .unwrap_or_else(|e| e.into_inner());
             st.sender_waiting = false;
+            woken = true;
         }
     }
 
@@ -168,14 +180,14 @@ impl Sender {
             if now >= deadline {
                 return true;
             }
-            st.sender_waiting = true;
+            // Not `sender_waiting`: new records do not end a back-off, so
+            // callers need not pay for a wake-up; close notifies anyway.
             st = self
                 .shared
                 .wake_sender
                 .wait_timeout(st, deadline - now)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
-            st.sender_waiting = false;
         }
     }
 

@@ -1,0 +1,34 @@
+from os import PathLike
+from typing import Optional, Union
+
+_Path = Union[str, PathLike[str]]
+
+class Sender:
+    def __init__(
+        self,
+        app_name: str,
+        host: str,
+        port: int,
+        stream: bool,
+        secret: Optional[bytes],
+        compression: bool,
+        hostname: Optional[str],
+        pemfile: Optional[_Path],
+        cacert: Optional[_Path],
+        max_buffer_size: int,
+        print_debug: bool,
+    ) -> None: ...
+    def send(self, module: object, body: object, created: float) -> None: ...
+    def flush(self, timeout: float) -> bool: ...
+    def close(self, timeout: float) -> bool: ...
+    def after_fork(self) -> None: ...
+    @property
+    def dropped(self) -> int: ...
+    @property
+    def delivered(self) -> int: ...
+    @property
+    def pending(self) -> int: ...
+    @property
+    def last_error(self) -> Optional[str]: ...
+    @property
+    def address(self) -> str: ...
