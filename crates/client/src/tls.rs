@@ -18,10 +18,10 @@ use rustls::{
 use crate::error::ClientError;
 
 /// Builds a rustls client configuration from the client PEM (private key and
-/// certificate chain) and the CA certificate file, with the aws-lc-rs
-/// provider.
+/// certificate chain) and the CA certificate file, with the ring provider
+/// (fork-safe: see Cargo.toml).
 pub fn tls_config(pem: &Path, ca: &Path) -> Result<Arc<ClientConfig>, ClientError> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = RootCertStore::empty();
     for cert in load_certs(ca, "CA certificate")? {
         roots.add(cert).map_err(|e| ClientError::Pem {

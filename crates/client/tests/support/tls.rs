@@ -66,7 +66,7 @@ pub fn tls_server_closing_first(
     records: Records,
     close_first_after: Option<usize>,
 ) -> u16 {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = RootCertStore::empty();
     roots.add(client_ca.ca.der().clone()).unwrap();
     let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
