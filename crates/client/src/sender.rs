@@ -28,6 +28,7 @@ thread_local! {
 /// Whether the current thread is a sender thread. Log records made there
 /// (rustls logs through `log`) must not be sent: each would cause a write
 /// that logs again, a feedback loop.
+#[cfg(any(feature = "log", feature = "tracing"))]
 pub(crate) fn on_sender_thread() -> bool {
     ON_SENDER.with(std::cell::Cell::get)
 }
