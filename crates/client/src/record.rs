@@ -8,7 +8,16 @@
 use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use loghog_proto::{FLAG_ZLIB, Message, PROTOCOL_VERSION, compress_payload, encode_frame};
+use std::cell::RefCell;
+
+use loghog_proto::{FLAG_ZLIB, Message, PROTOCOL_VERSION, PayloadCompressor, encode_frame};
+
+thread_local! {
+    /// Each thread that encodes compressed records keeps one deflate state
+    /// and one output buffer, reset per record.
+    static DEFLATE: RefCell<(PayloadCompressor, Vec<u8>)> =
+        RefCell::new((PayloadCompressor::new(), Vec::new()));
+}
 
 /// The per-client constant parts of every message.
 #[derive(Debug, Clone)]
@@ -46,9 +55,10 @@ impl Encoder {
         }
         message.write_json(json);
         if self.compress {
-            let z = compress_payload(json);
-            json.clear();
-            json.extend_from_slice(&z);
+            DEFLATE.with_borrow_mut(|(deflater, z)| {
+                deflater.compress_into(json, z);
+                std::mem::swap(json, z);
+            });
             FLAG_ZLIB
         } else {
             0

@@ -16,5 +16,5 @@ pub use frame::{
     decode_datagram, encode_frame,
 };
 pub use message::{Message, PROTOCOL_VERSION};
-pub use payload::{compress_payload, open_payload};
+pub use payload::{PayloadCompressor, compress_payload, open_payload};
 pub use signing::signature_hex;

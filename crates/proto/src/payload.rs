@@ -62,17 +62,48 @@ fn inflate_bounded(input: &[u8], max: usize, out: &mut Vec<u8>) -> Result<(), Pa
 /// Compresses JSON bytes into a zlib stream (default level), as Python's
 /// `zlib.compress` does; send it with [`FLAG_ZLIB`].
 pub fn compress_payload(json: &[u8]) -> Vec<u8> {
-    let mut deflater = Compress::new(Compression::default(), true);
-    let mut out = Vec::with_capacity(json.len() / 2 + 64);
-    loop {
-        let consumed = deflater.total_in() as usize;
-        let status = deflater
-            .compress_vec(&json[consumed..], &mut out, FlushCompress::Finish)
-            .expect("deflate into a growing Vec cannot fail");
-        if status == Status::StreamEnd {
-            return out;
+    let mut out = Vec::new();
+    PayloadCompressor::new().compress_into(json, &mut out);
+    out
+}
+
+/// A reusable zlib compressor for payloads: setting up a deflate state costs
+/// more than compressing a typical record, so a sender keeps one and resets
+/// it between records.
+pub struct PayloadCompressor {
+    deflater: Compress,
+}
+
+impl Default for PayloadCompressor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PayloadCompressor {
+    /// A compressor at the default level.
+    pub fn new() -> Self {
+        PayloadCompressor {
+            deflater: Compress::new(Compression::default(), true),
         }
-        out.reserve(out.capacity().max(64));
+    }
+
+    /// Replaces `out` with the zlib stream of `json`.
+    pub fn compress_into(&mut self, json: &[u8], out: &mut Vec<u8>) {
+        self.deflater.reset();
+        out.clear();
+        out.reserve(json.len() / 2 + 64);
+        loop {
+            let consumed = self.deflater.total_in() as usize;
+            let status = self
+                .deflater
+                .compress_vec(&json[consumed..], out, FlushCompress::Finish)
+                .expect("deflate into a growing Vec cannot fail");
+            if status == Status::StreamEnd {
+                return;
+            }
+            out.reserve(out.capacity().max(64));
+        }
     }
 }
 
@@ -90,6 +121,26 @@ mod tests {
             payload: &z,
         };
         assert_eq!(open_payload(&frame, 1024, &mut scratch).unwrap(), json);
+    }
+
+    #[test]
+    fn a_reused_compressor_makes_independent_streams() {
+        let mut c = PayloadCompressor::new();
+        let mut out = Vec::new();
+        for json in [
+            &b"{\"a\": 1}"[..],
+            b"{\"body\": \"second, longer record\"}",
+            b"{}",
+        ] {
+            c.compress_into(json, &mut out);
+            assert_eq!(out, compress_payload(json));
+            let mut scratch = Vec::new();
+            let frame = RawFrame {
+                flags: FLAG_ZLIB,
+                payload: &out,
+            };
+            assert_eq!(open_payload(&frame, 1024, &mut scratch).unwrap(), json);
+        }
     }
 
     #[test]
