@@ -8,6 +8,7 @@
 #   scripts/bench-rsyslog.sh [MESSAGES] [SIZE]      (defaults: 1000000 200)
 #   SYNC=on scripts/bench-rsyslog.sh ...             omfile with sync="on"
 set -euo pipefail
+cd "$(dirname "$0")/.."
 MESSAGES=${1:-1000000}
 SIZE=${2:-200}
 command -v rsyslogd >/dev/null || { echo "rsyslogd not installed" >&2; exit 1; }
@@ -66,5 +67,67 @@ PY
     awk -v a="$start" -v b="$end" -v n="$lines" -v t=$((after - before)) -v hz="$hz" -v m="$MESSAGES" -v c="$conns" -v sync="${SYNC:-off}" \
         'BEGIN { printf "| rsyslogd sync=%s | %d | %.0f | %.2f |\n", sync, c, n / (b - a), t / hz / (m / 1e6) }'
     kill "$pid"; wait "$pid" 2>/dev/null || true
+done
+
+# The same Python sender shape against loghogd (frames instead of syslog
+# lines), so that both servers face identical senders.
+cargo build --release -q -p loghog-daemon --bin loghogd
+cat >"$work/facilities.conf" <<CONF
+[bench]
+rotate = size
+max_size = 100000000000
+backup_count = 1
+CONF
+cat >"$work/loghogd.conf" <<CONF
+[main]
+workdir = lh/work
+logdir = lh/logs
+rundir = lh/run
+facilities_config = facilities.conf
+[log]
+filename = lh/loghogd.log
+[server]
+listen_ipv4 = 127.0.0.1:0
+listen_ipv6 =
+CONF
+for conns in 1 16; do
+    rm -rf "$work/lh"
+    target/release/loghogd -c "$work/loghogd.conf" 2>"$work/lh.stderr" &
+    pid=$!
+    for _ in $(seq 100); do grep -q "loghogd started" "$work/lh.stderr" 2>/dev/null && break; sleep 0.1; done
+    port=$(grep -oE 'proto=tcp addr=127.0.0.1:[0-9]+' "$work/lh.stderr" | head -1 | cut -d: -f2)
+    before=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+    start=$(date +%s.%N)
+    python3 - "$port" "$MESSAGES" "$SIZE" "$conns" <<'PY2'
+import json, socket, struct, sys, threading
+port, total, size, conns = (int(a) for a in sys.argv[1:])
+payload = json.dumps({"version": 1, "app_id": "bench", "module": "bench", "stamp": 1700000000,
+                      "nsecs": 0, "hostname": "benchhost", "body": "x" * size}).encode()
+frame = struct.pack(">II", len(payload), 0) + payload
+per = total // conns
+def run(c):
+    block = frame * min(per, 4096)
+    s = socket.create_connection(("127.0.0.1", port))
+    left = per
+    while left:
+        n = min(left, 4096)
+        s.sendall(block if n == 4096 else frame * n)
+        left -= n
+    s.close()
+ts = [threading.Thread(target=run, args=(c,)) for c in range(conns)]
+for t in ts: t.start()
+for t in ts: t.join()
+PY2
+    out="$work/lh/logs/bench/root.log"
+    for _ in $(seq 2400); do
+        [ "$(wc -l <"$out" 2>/dev/null || echo 0)" -ge "$MESSAGES" ] && break
+        sleep 0.05
+    done
+    end=$(date +%s.%N)
+    after=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+    lines=$(wc -l <"$out")
+    awk -v a="$start" -v b="$end" -v n="$lines" -v t=$((after - before)) -v hz="$hz" -v m="$MESSAGES" -v c="$conns" \
+        'BEGIN { printf "| loghogd (same sender) | %d | %.0f | %.2f |\n", c, n / (b - a), t / hz / (m / 1e6) }'
+    kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
 done
 echo >&2; rsyslogd -v | head -1 >&2
