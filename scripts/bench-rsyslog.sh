@@ -16,6 +16,37 @@ work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 hz=$(getconf CLK_TCK)
 
+# The one load generator for both servers: MESSAGES records with SIZE-byte
+# bodies over CONNS connections, in prebuilt blocks of 4096 records, as
+# syslog lines (rsyslog) or LogHog frames (loghogd).
+send() { # syslog|frames port conns
+    python3 - "$1" "$2" "$MESSAGES" "$SIZE" "$3" <<'PY'
+import json, socket, struct, sys, threading
+kind = sys.argv[1]
+port, total, size, conns = (int(a) for a in sys.argv[2:])
+body = "x" * size
+if kind == "syslog":
+    record = f"<14>Nov 24 05:00:00 benchhost bench: {body}\n".encode()
+else:
+    payload = json.dumps({"version": 1, "app_id": "bench", "module": "bench", "stamp": 1700000000,
+                          "nsecs": 0, "hostname": "benchhost", "body": body}).encode()
+    record = struct.pack(">II", len(payload), 0) + payload
+per = total // conns
+def run(c):
+    block = record * min(per, 4096)
+    s = socket.create_connection(("127.0.0.1", port))
+    left = per
+    while left:
+        n = min(left, 4096)
+        s.sendall(block if n == 4096 else record * n)
+        left -= n
+    s.close()
+ts = [threading.Thread(target=run, args=(c,)) for c in range(conns)]
+for t in ts: t.start()
+for t in ts: t.join()
+PY
+}
+
 echo "| server | connections | end-to-end records/s | server CPU-s per M records |"
 echo "| --- | --- | --- | --- |"
 for conns in 1 16; do
@@ -38,25 +69,7 @@ CONF
     done
     before=$(awk '{print $14 + $15}' "/proc/$pid/stat")
     start=$(date +%s.%N)
-    python3 - "$port" "$MESSAGES" "$SIZE" "$conns" <<'PY'
-import socket, sys, threading
-port, total, size, conns = (int(a) for a in sys.argv[1:])
-body = "x" * size
-per = total // conns
-def run(c):
-    line = f"<14>Nov 24 05:00:00 benchhost bench: {body}\n".encode()
-    block = line * min(per, 4096)
-    s = socket.create_connection(("127.0.0.1", port))
-    left = per
-    while left:
-        n = min(left, 4096)
-        s.sendall(block if n == 4096 else line * n)
-        left -= n
-    s.close()
-ts = [threading.Thread(target=run, args=(c,)) for c in range(conns)]
-for t in ts: t.start()
-for t in ts: t.join()
-PY
+    send syslog "$port" "$conns"
     for _ in $(seq 2400); do
         [ "$(wc -l <"$work/out.log" 2>/dev/null || echo 0)" -ge "$MESSAGES" ] && break
         sleep 0.05
@@ -98,26 +111,7 @@ for conns in 1 16; do
     port=$(grep -oE 'proto=tcp addr=127.0.0.1:[0-9]+' "$work/lh.stderr" | head -1 | cut -d: -f2)
     before=$(awk '{print $14 + $15}' "/proc/$pid/stat")
     start=$(date +%s.%N)
-    python3 - "$port" "$MESSAGES" "$SIZE" "$conns" <<'PY2'
-import json, socket, struct, sys, threading
-port, total, size, conns = (int(a) for a in sys.argv[1:])
-payload = json.dumps({"version": 1, "app_id": "bench", "module": "bench", "stamp": 1700000000,
-                      "nsecs": 0, "hostname": "benchhost", "body": "x" * size}).encode()
-frame = struct.pack(">II", len(payload), 0) + payload
-per = total // conns
-def run(c):
-    block = frame * min(per, 4096)
-    s = socket.create_connection(("127.0.0.1", port))
-    left = per
-    while left:
-        n = min(left, 4096)
-        s.sendall(block if n == 4096 else frame * n)
-        left -= n
-    s.close()
-ts = [threading.Thread(target=run, args=(c,)) for c in range(conns)]
-for t in ts: t.start()
-for t in ts: t.join()
-PY2
+    send frames "$port" "$conns"
     out="$work/lh/logs/bench/root.log"
     for _ in $(seq 2400); do
         [ "$(wc -l <"$out" 2>/dev/null || echo 0)" -ge "$MESSAGES" ] && break

@@ -116,7 +116,7 @@ async fn serve(config: DaemonConfig, cx: RunContext) -> Result<(), RunError> {
         tracing::info!(proto, addr = %addr, "listening");
     }
     for l in listeners.tcp {
-        let l = stream::into_tokio(l)?;
+        let l = tokio::net::TcpListener::from_std(l)?;
         tracker.spawn(stream::accept_plain(l, ctx.clone()));
     }
     for s in listeners.udp {
@@ -129,7 +129,7 @@ async fn serve(config: DaemonConfig, cx: RunContext) -> Result<(), RunError> {
         };
         let acceptor = tokio_rustls::TlsAcceptor::from(tls);
         for l in listeners.tls {
-            let l = stream::into_tokio(l)?;
+            let l = tokio::net::TcpListener::from_std(l)?;
             tracker.spawn(stream::accept_tls(
                 l,
                 ctx.clone(),

@@ -238,8 +238,3 @@ pub async fn serve<S: AsyncRead + Unpin>(mut stream: S, peer: SocketAddr, ctx: &
     }
     tracing::debug!(peer = %peer, "connection closed");
 }
-
-/// Turns a std listener bound before the runtime into a tokio one.
-pub fn into_tokio(listener: std::net::TcpListener) -> std::io::Result<TcpListener> {
-    TcpListener::from_std(listener)
-}
