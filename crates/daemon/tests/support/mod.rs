@@ -301,7 +301,7 @@ pub fn raw_frame(payload: &[u8], flags: u32) -> Vec<u8> {
 pub fn golden_frames() -> Vec<(String, Vec<u8>, serde_json::Value)> {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/interop/loghog-0.7-frames.json"
+        "/../proto/tests/data/loghog-0.7-frames.json"
     );
     let all: Vec<serde_json::Value> =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
