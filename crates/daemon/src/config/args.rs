@@ -36,6 +36,11 @@ pub struct Args {
     #[arg(short = 'd', long = "daemon")]
     pub daemon: bool,
 
+    /// Stay in the foreground even if [main] daemon = yes (for service
+    /// managers such as systemd, which supervise the process they start).
+    #[arg(short = 'f', long = "foreground", conflicts_with = "daemon")]
+    pub foreground: bool,
+
     /// The internal log file (overrides [log] filename).
     #[arg(short = 'l', long = "log", value_name = "FILE")]
     pub log: Option<PathBuf>,
@@ -73,6 +78,7 @@ impl Default for Args {
             facilities_config: None,
             check_config: false,
             daemon: false,
+            foreground: false,
             log: None,
             log_dir: None,
             pid: None,
@@ -144,6 +150,7 @@ mod tests {
                 facilities_config: Some("f.conf".into()),
                 check_config: true,
                 daemon: true,
+                foreground: false,
                 log: Some("x.log".into()),
                 log_dir: Some("logs".into()),
                 pid: Some("p.pid".into()),
@@ -174,6 +181,13 @@ mod tests {
         assert_eq!(long.log, Some("y.log".into()));
         assert_eq!(long.log_dir, Some("d".into()));
         assert_eq!(long.pid, Some("q.pid".into()));
+    }
+
+    #[test]
+    fn foreground_and_daemon_exclude_each_other() {
+        let args = Args::try_parse_from(["loghogd", "-f"]).expect("parses");
+        assert!(args.foreground && !args.daemon);
+        assert!(Args::try_parse_from(["loghogd", "--foreground", "-d"]).is_err());
     }
 
     #[test]

@@ -96,6 +96,21 @@ pub struct DaemonConfig {
     pub compressor: CompressorSettings,
     /// Listeners and limits.
     pub server: ServerSettings,
+    /// Where some settings were read, for messages about their values.
+    pub lines: SettingLines,
+}
+
+/// The loghogd.conf line of settings whose values are checked after
+/// loading (the user exists, the TLS files work); 0 when the value came
+/// from the command line or the default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SettingLines {
+    /// `[main] user`.
+    pub user: usize,
+    /// `[server] pemfile`.
+    pub pemfile: usize,
+    /// `[server] cacert`.
+    pub cacert: usize,
 }
 
 /// `[log]`: the daemon's internal log.
@@ -435,6 +450,16 @@ impl DaemonConfig {
         let log_filename = log_override
             .or(log_filename)
             .unwrap_or_else(|| logdir.join("loghogd.log"));
+        let line_of = |section, key| r.entry(section, key).map_or(0, |e| e.line);
+        let lines = SettingLines {
+            user: if args.user.as_deref().is_some_and(|u| !u.is_empty()) {
+                0
+            } else {
+                line_of("main", "user")
+            },
+            pemfile: line_of("server", "pemfile"),
+            cacert: line_of("server", "cacert"),
+        };
         let user = args.user.clone().filter(|u| !u.is_empty()).or(user);
 
         if !r.errors.is_empty() {
@@ -444,7 +469,7 @@ impl DaemonConfig {
         warnings.sort_by_key(|w| w.line);
         let config = DaemonConfig {
             path: path.to_path_buf(),
-            daemon: daemon || args.daemon,
+            daemon: (daemon || args.daemon) && !args.foreground,
             user,
             workdir,
             logdir,
@@ -471,6 +496,7 @@ impl DaemonConfig {
                 max_connections,
                 handshake_timeout,
             },
+            lines,
         };
         Ok((config, warnings))
     }

@@ -147,6 +147,7 @@ mod tests {
         assert_eq!(
             DaemonConfig {
                 path: conf.clone(),
+                lines: config.lines,
                 ..defaults
             },
             config
