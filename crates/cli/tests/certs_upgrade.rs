@@ -44,98 +44,23 @@ fn openssl(dir: &Path, args: &[&str]) -> Option<Output> {
     }
 }
 
-fn openssl_ok(dir: &Path, args: &[&str]) {
-    let out = openssl(dir, args).expect("openssl ran before");
-    assert!(out.status.success(), "openssl {args:?}: {}", text(&out));
-}
-
-/// The original's scripts: an RSA key, a request, then `openssl x509 -req`,
-/// which writes X.509 v1 when no extensions are given. Returns false when
-/// openssl is missing.
+/// What the original's openssl scripts made, by the script the package
+/// test uses too. Returns false when openssl is missing.
 fn original_pki(dir: &Path, bits: &str) -> bool {
     if openssl(dir, &["version"]).is_none() {
         return false;
     }
-    openssl_ok(
-        dir,
-        &["genrsa", "-traditional", "-out", "loghog-ca.key", bits],
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../packaging/tests/original-pki.sh"
     );
-    openssl_ok(
-        dir,
-        &[
-            "req",
-            "-new",
-            "-key",
-            "loghog-ca.key",
-            "-subj",
-            "/C=US/O=LogHog/CN=loghog CA",
-            "-out",
-            "ca.csr",
-        ],
-    );
-    openssl_ok(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-sha256",
-            "-days",
-            "3650",
-            "-in",
-            "ca.csr",
-            "-signkey",
-            "loghog-ca.key",
-            "-out",
-            "loghog-ca.cert",
-        ],
-    );
-    for (name, out) in [("server", "loghog-server"), ("client", "client")] {
-        openssl_ok(
-            dir,
-            &[
-                "genrsa",
-                "-traditional",
-                "-out",
-                &format!("{name}.key"),
-                bits,
-            ],
-        );
-        openssl_ok(
-            dir,
-            &[
-                "req",
-                "-new",
-                "-key",
-                &format!("{name}.key"),
-                "-subj",
-                &format!("/CN={name}"),
-                "-out",
-                &format!("{name}.csr"),
-            ],
-        );
-        openssl_ok(
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-sha256",
-                "-days",
-                "3650",
-                "-in",
-                &format!("{name}.csr"),
-                "-CA",
-                "loghog-ca.cert",
-                "-CAkey",
-                "loghog-ca.key",
-                "-CAcreateserial",
-                "-out",
-                &format!("{name}.crt"),
-            ],
-        );
-        let pem = fs::read_to_string(dir.join(format!("{name}.key"))).unwrap()
-            + &fs::read_to_string(dir.join(format!("{name}.crt"))).unwrap();
-        fs::write(dir.join(format!("{out}.pem")), pem).unwrap();
-    }
+    let out = Command::new("sh")
+        .arg(script)
+        .arg(dir)
+        .arg(bits)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
     true
 }
 

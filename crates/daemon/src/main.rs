@@ -23,11 +23,10 @@ fn main() -> ExitCode {
     }
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
-    let config = match DaemonConfig::load(&args) {
-        Ok((config, w)) => {
-            warnings.extend(w);
-            Some(config)
-        }
+    let (config, w) = DaemonConfig::load_with_warnings(&args);
+    warnings.extend(w);
+    let config = match config {
+        Ok(config) => Some(config),
         Err(errors) => {
             problems.extend(errors);
             None
@@ -117,8 +116,8 @@ fn start(
     // use", which does not say that the first one is still running.
     if let Some(pid) = pidfile::running(&config.pidfile) {
         anyhow::bail!(
-            "already running (pid {pid}, from {}); stop it first, or give this one \
-             another pidfile and other ports",
+            "already running (pid {pid}); its pid file is {}: stop that loghogd \
+             first, or give this one another pidfile and other ports",
             config.pidfile.display()
         );
     }

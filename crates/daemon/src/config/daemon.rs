@@ -306,9 +306,21 @@ impl DaemonConfig {
     /// Reads `args.config`, applies the command-line overrides and validates
     /// everything, collecting all errors (and warnings such as unknown keys).
     pub fn load(args: &Args) -> Result<(DaemonConfig, Vec<ConfigWarning>), Vec<ConfigError>> {
-        let path = cli_path(&args.config).map_err(|e| vec![e])?;
+        let (config, warnings) = Self::load_with_warnings(args);
+        config.map(|c| (c, warnings))
+    }
+
+    /// Like [`DaemonConfig::load`], but the warnings come back also when
+    /// there are errors, so that `--check-config` can show them together.
+    pub fn load_with_warnings(
+        args: &Args,
+    ) -> (Result<DaemonConfig, Vec<ConfigError>>, Vec<ConfigWarning>) {
+        let path = match cli_path(&args.config) {
+            Ok(path) => path,
+            Err(e) => return (Err(vec![e]), Vec::new()),
+        };
         let (ini, errors, warnings) = ini::read(&path);
-        Self::from_ini(&path, &ini, args, errors, warnings)
+        Self::from_ini_with_warnings(&path, &ini, args, errors, warnings)
     }
 
     /// Like [`DaemonConfig::load`] for text already read from `path`.
@@ -327,9 +339,21 @@ impl DaemonConfig {
         ini: &Ini,
         args: &Args,
         errors: Vec<ConfigError>,
-        mut warnings: Vec<ConfigWarning>,
+        warnings: Vec<ConfigWarning>,
     ) -> Result<(DaemonConfig, Vec<ConfigWarning>), Vec<ConfigError>> {
+        let (config, warnings) = Self::from_ini_with_warnings(path, ini, args, errors, warnings);
+        config.map(|c| (c, warnings))
+    }
+
+    fn from_ini_with_warnings(
+        path: &Path,
+        ini: &Ini,
+        args: &Args,
+        errors: Vec<ConfigError>,
+        mut warnings: Vec<ConfigWarning>,
+    ) -> (Result<DaemonConfig, Vec<ConfigError>>, Vec<ConfigWarning>) {
         warn_unknown(ini, path, &mut warnings);
+        warnings.sort_by_key(|w| w.line);
         let base = path.parent().unwrap_or(Path::new("/"));
         let mut r = Reader {
             ini,
@@ -464,9 +488,8 @@ impl DaemonConfig {
 
         if !r.errors.is_empty() {
             r.errors.sort_by_key(|e| e.line);
-            return Err(r.errors);
+            return (Err(r.errors), warnings);
         }
-        warnings.sort_by_key(|w| w.line);
         let config = DaemonConfig {
             path: path.to_path_buf(),
             daemon: (daemon || args.daemon) && !args.foreground,
@@ -498,7 +521,7 @@ impl DaemonConfig {
             },
             lines,
         };
-        Ok((config, warnings))
+        (Ok(config), warnings)
     }
 }
 
