@@ -119,8 +119,17 @@ fn time_zones() -> Vec<TimeZone> {
     zones
 }
 
+/// 256 cases per property in the normal run; `PROPTEST_CASES` overrides.
+fn config() -> ProptestConfig {
+    let mut config = ProptestConfig::default();
+    if std::env::var_os("PROPTEST_CASES").is_none() {
+        config.cases = 256;
+    }
+    config
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(config())]
 
     #[test]
     fn arbitrary_text_never_panics_the_ini_reader(text in any::<String>()) {

@@ -242,8 +242,17 @@ fn python_style(json: &[u8]) -> Vec<u8> {
     out.into_bytes()
 }
 
+/// 256 cases per property in the normal run; `PROPTEST_CASES` overrides.
+fn config() -> ProptestConfig {
+    let mut config = ProptestConfig::default();
+    if std::env::var_os("PROPTEST_CASES").is_none() {
+        config.cases = 256;
+    }
+    config
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(config())]
 
     #[test]
     fn arbitrary_bytes_never_panic_the_frame_decoder(
