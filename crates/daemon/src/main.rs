@@ -95,14 +95,15 @@ fn main() -> ExitCode {
 }
 
 /// Where facilities.conf is when loghogd.conf did not validate: the -F
-/// option, else `[main] facilities_config` read as it stands.
+/// option, else `[main] facilities_config` read as it stands; both relative
+/// to loghogd.conf's directory, as when it validates.
 fn facilities_path_fallback(args: &Args) -> Option<std::path::PathBuf> {
+    let base = args.config.parent().unwrap_or(std::path::Path::new("."));
     if let Some(path) = &args.facilities_config {
-        return Some(path.clone());
+        return Some(base.join(path));
     }
     let (ini, _, _) = ini::read(&args.config);
     let value = &ini.section("main")?.get("facilities_config")?.value;
-    let base = args.config.parent().unwrap_or(std::path::Path::new("."));
     Some(base.join(value))
 }
 

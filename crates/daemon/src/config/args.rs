@@ -1,8 +1,9 @@
 //! The loghogd command line (SPEC §3).
 //!
 //! Options here override loghogd.conf; relative paths given here are taken
-//! from the current directory (not from the config file's directory), as a
-//! user typing them would expect.
+//! from the current directory, as a user typing them would expect, except
+//! `-F`, which is taken from loghogd.conf's directory as the original did
+//! (existing init scripts pass `-F facilities.conf` and rely on it).
 
 use std::path::PathBuf;
 
@@ -23,7 +24,8 @@ pub struct Args {
     #[arg(short = 'c', long = "config", value_name = "FILE", default_value = DEFAULT_CONFIG)]
     pub config: PathBuf,
 
-    /// The facilities file (overrides [main] facilities_config).
+    /// The facilities file (overrides [main] facilities_config); a relative
+    /// path is taken from the directory of the config file.
     #[arg(short = 'F', long = "facilities-config", value_name = "FILE")]
     pub facilities_config: Option<PathBuf>,
 

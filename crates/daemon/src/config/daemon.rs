@@ -2,7 +2,8 @@
 //! command line.
 //!
 //! Paths in the file are relative to the file's directory; paths on the
-//! command line are relative to the current directory. A relative `pidfile`
+//! command line are relative to the current directory, except `-F`, which
+//! the original also took from the file's directory. A relative `pidfile`
 //! is placed in `rundir` (that is what rundir is for), and the internal log
 //! defaults to `{logdir}/loghogd.log` so that moving logdir moves it too.
 //! Validation reads every key and reports every problem before giving up.
@@ -252,7 +253,12 @@ impl<'a> Reader<'a> {
             Some(entry) => match parse(&entry.value) {
                 Ok(v) => v,
                 Err(why) => {
-                    self.error(entry.line, format!("[{section}] {key}: {why}"));
+                    let from = if entry.inherited {
+                        " (from [DEFAULT])"
+                    } else {
+                        ""
+                    };
+                    self.error(entry.line, format!("[{section}] {key}{from}: {why}"));
                     default
                 }
             },
@@ -442,7 +448,11 @@ impl DaemonConfig {
             }
         }
 
-        // Command-line overrides, relative to the current directory.
+        // -F is taken from loghogd.conf's directory, as the original did
+        // (it joined every facilities_config, wherever it came from, to that
+        // directory); an absolute -F is used as it is.
+        let facilities_override = args.facilities_config.as_ref().map(|p| base.join(p));
+        // The other command-line overrides: relative to the current directory.
         let mut cli = |p: &Option<PathBuf>| -> Option<PathBuf> {
             p.as_ref().and_then(|p| match cli_path(p) {
                 Ok(abs) => Some(abs),
@@ -455,7 +465,6 @@ impl DaemonConfig {
         let workdir = cli(&args.work_dir).unwrap_or(workdir);
         let logdir = cli(&args.log_dir).unwrap_or(logdir);
         let rundir = cli(&args.run_dir).unwrap_or(rundir);
-        let facilities_override = cli(&args.facilities_config);
         let pid_override = cli(&args.pid);
         let log_override = cli(&args.log);
         let facilities_config = match facilities_override.or(facilities_config) {
@@ -537,6 +546,22 @@ fn cli_path(p: &Path) -> Result<PathBuf, ConfigError> {
 }
 
 fn warn_unknown(ini: &Ini, path: &Path, warnings: &mut Vec<ConfigWarning>) {
+    // A [DEFAULT] key lands in every section; it is a typo only if no
+    // section knows it.
+    if let Some(defaults) = &ini.defaults {
+        for entry in &defaults.entries {
+            if !KNOWN
+                .iter()
+                .any(|(_, keys)| keys.contains(&entry.key.as_str()))
+            {
+                warnings.push(ConfigWarning::new(
+                    path,
+                    entry.line,
+                    format!("unknown key '{}' in [DEFAULT] is ignored", entry.key),
+                ));
+            }
+        }
+    }
     for section in &ini.sections {
         match KNOWN.iter().find(|(name, _)| *name == section.name) {
             None => warnings.push(ConfigWarning::new(
@@ -548,7 +573,7 @@ fn warn_unknown(ini: &Ini, path: &Path, warnings: &mut Vec<ConfigWarning>) {
                 for entry in section
                     .entries
                     .iter()
-                    .filter(|e| !keys.contains(&e.key.as_str()))
+                    .filter(|e| !e.inherited && !keys.contains(&e.key.as_str()))
                 {
                     warnings.push(ConfigWarning::new(
                         path,
@@ -875,7 +900,11 @@ mod tests {
         let (c, _) = DaemonConfig::parse(Path::new(CONF), text, &args).expect("valid");
         assert!(c.daemon);
         assert_eq!(c.user.as_deref(), Some("nobody"));
-        assert_eq!(c.facilities_config, cwd.join("my/fac.conf"));
+        // -F alone is taken from loghogd.conf's directory, as the original did.
+        assert_eq!(
+            c.facilities_config,
+            PathBuf::from("/etc/loghogd/my/fac.conf")
+        );
         assert_eq!(c.log.filename, cwd.join("own.log"));
         assert_eq!(c.logdir, PathBuf::from("/abs/logs"));
         assert_eq!(c.pidfile, cwd.join("x.pid"));
@@ -897,6 +926,36 @@ mod tests {
         };
         let (c, _) = DaemonConfig::parse(Path::new(CONF), "", &args).expect("valid");
         assert_eq!(c.facilities_config, PathBuf::from("/x/f.conf"));
+    }
+
+    #[test]
+    fn default_section_applies_to_the_sections_present() {
+        let c = ok(
+            "[DEFAULT]\nlevel = 9\nlogdir = /from/default\nformat = gzip\n\
+                    [main]\nfacilities_config = f.conf\n[compressor]\nlevel = 1\n",
+        );
+        assert_eq!(c.logdir, PathBuf::from("/from/default"));
+        assert_eq!(c.compressor.level, 1, "a section's own value wins");
+        assert_eq!(c.compressor.format, CompressFormat::Gzip);
+        // [log] is absent, so the default level does not reach it (as in
+        // Python, where a missing section has no options).
+        assert_eq!(c.log.level, LevelFilter::INFO);
+        // A bad default is blamed on its [DEFAULT] line, naming the section
+        // that read it.
+        let e = errors("[DEFAULT]\nlevel = 7\n[main]\nfacilities_config = f.conf\n[log]\n");
+        assert_eq!(e.len(), 1, "{e:#?}");
+        assert!(
+            e[0].contains(":2: ") && e[0].contains("[log] level (from [DEFAULT])"),
+            "{}",
+            e[0]
+        );
+        // Only a key no section knows is warned about, once.
+        let (_, w) = load(
+            "[DEFAULT]\nlevel = 5\nbogus = 1\n[main]\nfacilities_config = f.conf\n[compressor]\n",
+        )
+        .expect("valid");
+        assert_eq!(w.len(), 1, "{w:#?}");
+        assert!(w[0].to_string().contains(":3: ") && w[0].message.contains("'bogus'"));
     }
 
     #[test]
