@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use loghog_daemon::config::{CompressFormat, Facility};
 use loghog_daemon::storage::rotation::SystemClock;
-use loghog_daemon::storage::writer::{Storage, StorageSettings, WriteBatch};
+use loghog_daemon::storage::{Storage, StorageSettings, WriteBatch};
 use loghog_proto::{Message, encode_frame};
 
 /// A 200-byte body, about the size of a typical log record.

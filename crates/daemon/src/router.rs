@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 use crate::config::{Facilities, Facility};
 use crate::ingest::rejects::Rejects;
 use crate::storage::line::{LineClock, live_path};
-use crate::storage::writer::{StorageClosed, StorageHandle, WriteBatch};
+use crate::storage::{StorageClosed, StorageHandle, WriteBatch};
 
 /// Shared, reloadable routing state.
 pub struct Router {
