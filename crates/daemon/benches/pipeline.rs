@@ -77,6 +77,7 @@ fn bench(c: &mut Criterion) {
             workdir: dir.path().join("work"),
             format: CompressFormat::Gzip,
             level: 1,
+            max_open_files: loghog_daemon::storage::handle::DEFAULT_MAX_OPEN_FILES,
         },
         Arc::new(SystemClock),
     )

@@ -81,6 +81,7 @@ async fn serve(config: DaemonConfig, cx: RunContext) -> Result<(), RunError> {
             workdir: config.workdir.clone(),
             format: config.compressor.format,
             level: config.compressor.level,
+            max_open_files: config.server.max_open_files,
         },
         Arc::new(SystemClock),
     )?;

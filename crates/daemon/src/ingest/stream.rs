@@ -3,9 +3,11 @@
 //!
 //! A connection reads as much as the socket has (up to a buffer that grows
 //! with the load), decodes every whole frame in it, and hands the resulting
-//! batch to the writers before reading again: when the writers fall behind,
-//! the socket stops being read and TCP pushes back on the client. The server
-//! never writes to a v1 connection.
+//! batch to the writers, then waits for the writers' commit signal before
+//! reading again: with `flush_every = 1` that is the write itself, so a
+//! `kill -9` loses at most one read per connection; when the writers fall
+//! behind or a file cannot be written, the socket stops being read and TCP
+//! pushes back on the client. The server never writes to a v1 connection.
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -226,10 +228,11 @@ pub async fn serve<S: AsyncRead + Unpin>(mut stream: S, peer: SocketAddr, ctx: &
         }
         buf.drain(..pos);
         if !batch.is_empty() {
+            // One wait per read, however many records it held.
             match router.commit(&mut batch).await {
-                Ok(synced) => {
-                    for s in synced {
-                        let _ = s.await;
+                Ok(committed) => {
+                    for c in committed {
+                        let _ = c.await;
                     }
                 }
                 Err(_) => break,

@@ -296,15 +296,9 @@ impl Archiver {
         let Some(tx) = &self.tx else { return false };
         match tx.try_send(job) {
             Ok(()) => true,
-            Err(TrySendError::Full(Job { path, .. })) => {
-                tracing::warn!(
-                    path = %path.display(),
-                    capacity = QUEUE_CAPACITY,
-                    reason = "archive_queue_full",
-                    "archive queue full, file left for the start-up sweep"
-                );
-                false
-            }
+            // The caller keeps the file and offers it again later, and
+            // rate-limits its own line: a rotation storm is not a log storm.
+            Err(TrySendError::Full(_)) => false,
             Err(TrySendError::Disconnected(Job { path, .. })) => {
                 tracing::warn!(
                     path = %path.display(),

@@ -36,8 +36,14 @@ pub struct WriteBatch {
     pub data: Vec<u8>,
     /// How many records `data` holds.
     pub records: u32,
-    /// Fired once the batch is written (and synced, for `fsync` facilities).
+    /// Fired once the batch is taken (stream senders wait for it before
+    /// reading more). None for datagrams, which are dropped and counted when
+    /// the file cannot take them.
     pub ack: Option<oneshot::Sender<()>>,
+    /// Fire `ack` only once the lines are written (and synced, for `fsync`
+    /// facilities), not when they are queued for the file; `ack` is also
+    /// held while the file has too much unwritten (push-back).
+    pub wait_for_write: bool,
 }
 
 /// What a writer thread is asked to do.
@@ -82,7 +88,12 @@ pub struct StorageSettings {
     pub format: CompressFormat,
     /// Compression level (0-9) of archives and of `.gz` live files.
     pub level: u32,
+    /// Live files open at once, over all writers (`[server] max_open_files`).
+    pub max_open_files: usize,
 }
+
+/// Default `[server] max_open_files`.
+pub const DEFAULT_MAX_OPEN_FILES: usize = 256;
 
 /// The running writers.
 pub struct Storage {
@@ -125,19 +136,22 @@ impl Storage {
             let keep = keep.clone();
             move |done| retain(&keep, &done)
         })?;
-        let housekeeping = Arc::new(Housekeeping {
+        let housekeeping = Arc::new(Housekeeping::new(
             clock,
-            state: Mutex::new(state),
-            archiver: Mutex::new(Some(archiver)),
+            state,
+            archiver,
             keep,
-            level: settings.level,
-        });
+            settings.level,
+        ));
+        let shards = settings.shards.max(1);
+        // Each writer gets an equal share of the open-file bound.
+        let max_open = settings.max_open_files.div_ceil(shards).max(1);
         let stats = Arc::new(WriterStats::default());
         let mut senders = Vec::new();
         let mut threads = Vec::new();
-        for shard in 0..settings.shards.max(1) {
+        for shard in 0..shards {
             let (tx, rx) = mpsc::channel(settings.queue_batches.max(1));
-            let writer = Writer::new(stats.clone(), housekeeping.clone());
+            let writer = Writer::new(stats.clone(), housekeeping.clone(), max_open);
             let thread = std::thread::Builder::new()
                 .name(format!("loghogd-writer-{shard}"))
                 .spawn(move || writer.run(rx))?;
@@ -328,6 +342,7 @@ mod flood_tests {
                 workdir: dir.path().join("work"),
                 format: CompressFormat::Gzip,
                 level: 1,
+                max_open_files: DEFAULT_MAX_OPEN_FILES,
             },
             Arc::new(SystemClock),
         )
@@ -342,6 +357,7 @@ mod flood_tests {
             file_per_host: false,
             secret: None,
             fsync: false,
+            max_hosts: 1000,
         });
         let path = dir.path().join("logs/app/root.log");
         let line = [b"x".repeat(1023), b"\n".to_vec()].concat();
@@ -357,6 +373,7 @@ mod flood_tests {
                         data: line.repeat(per_batch),
                         records: per_batch as u32,
                         ack: None,
+                        wait_for_write: false,
                     })
                     .await
                     .unwrap();

@@ -2,8 +2,10 @@
 //! persisted start times, the archiver hand-off and the retention it runs.
 //!
 //! Retention runs on the archiver thread after each job, keyed by the live
-//! file the archive belongs to, so no writer ever lists a directory.
+//! file the archive belongs to, so no writer ever lists a directory. Every
+//! error line of the storage path goes through one shared rate limiter.
 use std::collections::HashMap;
+use std::fmt::Display;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -14,6 +16,7 @@ use super::retention::{parse_rotated_name, prune};
 use super::rotation::Clock;
 use super::state::StateStore;
 use crate::config::Facility;
+use crate::ratelimit::RateLimiter;
 
 /// What every writer shares: the clock, the persisted start times and the
 /// archiver with the retention it applies.
@@ -24,16 +27,90 @@ pub(super) struct Housekeeping {
     /// `backup_count` by live file, read by the archiver's retention pass.
     pub(super) keep: Arc<Mutex<HashMap<PathBuf, usize>>>,
     pub(super) level: u32,
+    /// Error lines of every writer, limited per reason.
+    errors: RateLimiter,
+    /// Rotated files the archiver's queue had no room for: offered again on
+    /// every tick, so they are compressed now rather than at the next start.
+    deferred: Mutex<Vec<(PathBuf, bool)>>,
 }
 
 impl Housekeeping {
+    /// Shared state over an already started archiver.
+    pub(super) fn new(
+        clock: Arc<dyn Clock>,
+        state: StateStore,
+        archiver: Archiver,
+        keep: Arc<Mutex<HashMap<PathBuf, usize>>>,
+        level: u32,
+    ) -> Housekeeping {
+        Housekeeping {
+            clock,
+            state: Mutex::new(state),
+            archiver: Mutex::new(Some(archiver)),
+            keep,
+            level,
+            errors: RateLimiter::default(),
+            deferred: Mutex::default(),
+        }
+    }
+
+    /// Logs a storage error, rate-limited per `reason` (a burst, then one
+    /// line a window with the count of those held back).
+    pub(super) fn report(
+        &self,
+        reason: &'static str,
+        path: &Path,
+        error: &dyn Display,
+        what: &str,
+    ) {
+        let v = self.errors.check(reason);
+        if !v.log {
+            return;
+        }
+        if v.suppressed > 0 {
+            tracing::error!(path = %path.display(), error = %error, reason, suppressed = v.suppressed, "{what} (and {} similar errors not logged)", v.suppressed);
+        } else {
+            tracing::error!(path = %path.display(), error = %error, reason, "{what}");
+        }
+    }
+
+    /// Logs lost records, rate-limited per `reason`; `records` is always
+    /// counted by the caller, so a suppressed line loses no count:
+    /// `lost_total` on each line is the running total.
+    pub(super) fn report_loss(
+        &self,
+        reason: &'static str,
+        path: &Path,
+        records: u64,
+        lost_total: u64,
+        why: &dyn Display,
+    ) {
+        let v = self.errors.check(reason);
+        if v.log {
+            tracing::error!(path = %path.display(), records, lost_total, reason, suppressed = v.suppressed, "records dropped: {why}");
+        }
+    }
+
+    /// On a timer: counts of error lines held back in windows that ended
+    /// quietly, so a storm that stopped is still reported.
+    pub(super) fn report_suppressed(&self) {
+        for (reason, suppressed) in self.errors.expired() {
+            tracing::warn!(reason, suppressed, "similar storage errors were not logged");
+        }
+    }
+
     /// Persist `started` for `path`; a failure costs at most one early or
     /// late rotation after a restart, so it is logged, not fatal.
     pub(super) fn save_start(&self, path: &Path, started: Timestamp) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         state.set(path, started);
         if let Err(e) = state.save() {
-            tracing::error!(path = %state.path().display(), error = %e, reason = "state_not_saved", "cannot save rotation state");
+            self.report(
+                "state_not_saved",
+                state.path(),
+                &e,
+                "cannot save rotation state",
+            );
         }
     }
 
@@ -52,13 +129,52 @@ impl Housekeeping {
     }
 
     /// Queue a rotated file: compressed, or (already gzip) only pruned.
+    /// When the queue is full it is kept and offered again on each tick.
     pub(super) fn archive(&self, rotated: PathBuf, compress: bool) {
-        let archiver = self.archiver.lock().unwrap_or_else(|e| e.into_inner());
-        match archiver.as_ref() {
-            Some(a) if compress => a.submit(rotated),
-            Some(a) => a.submit_uncompressed(rotated),
-            None => false,
+        let queued = {
+            let archiver = self.archiver.lock().unwrap_or_else(|e| e.into_inner());
+            match archiver.as_ref() {
+                Some(a) if compress => a.submit(rotated.clone()),
+                Some(a) => a.submit_uncompressed(rotated.clone()),
+                None => return,
+            }
         };
+        if !queued {
+            self.report(
+                "archive_queue_full",
+                &rotated,
+                &"queue full",
+                "archive queue full; the file is queued again on the next tick",
+            );
+            self.deferred
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((rotated, compress));
+        }
+    }
+
+    /// Offers the deferred rotated files to the archiver again, oldest
+    /// first, until its queue is full.
+    pub(super) fn retry_deferred(&self) {
+        let mut deferred = self.deferred.lock().unwrap_or_else(|e| e.into_inner());
+        if deferred.is_empty() {
+            return;
+        }
+        let archiver = self.archiver.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(a) = archiver.as_ref() else { return };
+        let mut sent = 0;
+        for (path, compress) in deferred.iter() {
+            let ok = if *compress {
+                a.submit(path.clone())
+            } else {
+                a.submit_uncompressed(path.clone())
+            };
+            if !ok {
+                break;
+            }
+            sent += 1;
+        }
+        deferred.drain(..sent);
     }
 }
 
@@ -75,17 +191,24 @@ pub(super) fn retain(keep: &Mutex<HashMap<PathBuf, usize>>, done: &Archived) {
     let Some(parsed) = parse_rotated_name(name) else {
         return;
     };
-    let live = dir.join(parsed.live);
-    let Some(n) = keep
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&live)
-        .copied()
-    else {
+    // A gzip backup may belong to a `compress_on_write` live file, whose
+    // name keeps the `.gz` the backup's name moves to the end.
+    let gz_live = format!("{}.gz", parsed.live);
+    let mut candidates = vec![parsed.live];
+    if parsed.compressed == Some("gz") {
+        candidates.push(gz_live.as_str());
+    }
+    let found = {
+        let keep = keep.lock().unwrap_or_else(|e| e.into_inner());
+        candidates
+            .into_iter()
+            .find_map(|live| keep.get(&dir.join(live)).map(|n| (live, *n)))
+    };
+    let Some((live, n)) = found else {
         return;
     };
-    if let Err(e) = prune(dir, parsed.live, n) {
-        tracing::error!(dir = %dir.display(), live = parsed.live, error = %e, reason = "retention_failed", "cannot delete expired backups");
+    if let Err(e) = prune(dir, live, n) {
+        tracing::error!(dir = %dir.display(), live, error = %e, reason = "retention_failed", "cannot delete expired backups");
     }
 }
 
@@ -125,6 +248,7 @@ mod tests {
             file_per_host,
             secret: None,
             fsync: false,
+            max_hosts: 1000,
         })
     }
 

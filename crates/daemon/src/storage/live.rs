@@ -55,6 +55,12 @@ pub(super) struct LiveFile {
     pub(super) retry_rotation_at: Option<Instant>,
     /// The schedule's next fire for (start, expression): every tick asks.
     pub(super) fire_cache: Option<(Timestamp, String, Option<Timestamp>)>,
+    /// After a write failed with an error that may pass (disk full), no
+    /// new attempt before this.
+    pub(super) retry_write_at: Option<Instant>,
+    /// When the file was last written: the least recently used open file
+    /// is closed first, and an idle one is closed on a tick.
+    pub(super) last_used: Instant,
 }
 
 impl LiveFile {
@@ -72,6 +78,8 @@ impl LiveFile {
             repaired: false,
             retry_rotation_at: None,
             fire_cache: None,
+            retry_write_at: None,
+            last_used: Instant::now(),
         }
     }
 
@@ -144,7 +152,7 @@ pub(super) fn rotate(path: &Path, live: &mut LiveFile, reason: Reason, hk: &Hous
         return;
     };
     if live.unsynced {
-        sync(path, live);
+        sync(path, live, hk);
     }
     live.sink = None;
     match rotate_file(path, &started) {
@@ -161,17 +169,22 @@ pub(super) fn rotate(path: &Path, live: &mut LiveFile, reason: Reason, hk: &Hous
             live.loaded = false;
         }
         Err(e) => {
-            tracing::error!(path = %path.display(), error = %e, reason = "rotation_failed", "cannot rotate log file; writing on");
+            hk.report(
+                "rotation_failed",
+                path,
+                &e,
+                "cannot rotate log file; writing on",
+            );
             live.retry_rotation_at = Some(Instant::now() + ROTATION_RETRY);
         }
     }
 }
 
-pub(super) fn sync(path: &Path, live: &mut LiveFile) {
+pub(super) fn sync(path: &Path, live: &mut LiveFile, hk: &Housekeeping) {
     if let Some(sink) = &live.sink
         && let Err(e) = sink.file().sync_data()
     {
-        tracing::error!(path = %path.display(), error = %e, "cannot sync log file");
+        hk.report("sync_failed", path, &e, "cannot sync log file");
     }
     live.unsynced = false;
 }
@@ -210,21 +223,117 @@ pub(super) fn open_sink(path: &Path, live: &mut LiveFile, hk: &Housekeeping) -> 
     Ok(())
 }
 
-pub(super) fn write_pending(path: &Path, live: &mut LiveFile, hk: &Housekeeping) -> io::Result<()> {
+/// Writes the first `len` bytes of `live.pending` (whole lines), opening
+/// the file first if needed.
+///
+/// On failure returns how many of those bytes are now in the file: always
+/// whole lines, so the caller drops exactly those from `pending` and keeps
+/// the rest. A `.gz` file takes a batch as one member or not at all (a
+/// partial member is cut by [`GzLiveFile::append_batch`]), so it reports 0.
+pub(super) fn write_prefix(
+    path: &Path,
+    live: &mut LiveFile,
+    hk: &Housekeeping,
+    len: usize,
+) -> Result<(), (usize, io::Error)> {
     if live.sink.is_none() {
-        open_sink(path, live, hk)?;
+        open_sink(path, live, hk).map_err(|e| (0, e))?;
     }
+    let data = &live.pending[..len];
     match live.sink.as_mut().expect("opened above") {
         Sink::Plain(file) => {
-            file.write_all(&live.pending)?;
-            live.size += live.pending.len() as u64;
+            let mut off = 0;
+            while off < data.len() {
+                match file.write(&data[off..]) {
+                    Ok(0) => {
+                        let kept = cut_to_whole_lines(file, data, off, path, hk);
+                        live.size -= (off - kept) as u64;
+                        return Err((kept, io::ErrorKind::WriteZero.into()));
+                    }
+                    Ok(n) => {
+                        off += n;
+                        live.size += n as u64;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        let kept = cut_to_whole_lines(file, data, off, path, hk);
+                        live.size -= (off - kept) as u64;
+                        return Err((kept, e));
+                    }
+                }
+            }
         }
         Sink::Gz(gz) => {
-            gz.append_batch(&live.pending)?;
+            gz.append_batch(data).map_err(|e| (0, e))?;
             live.size = gz.len();
         }
     }
     Ok(())
+}
+
+/// After a write stopped `off` bytes into `data` (disk full), cut the file
+/// back to the end of the last whole line written; returns how many bytes
+/// of `data` stay in the file.
+///
+/// Why cut rather than complete the torn line later: between write rounds
+/// the file then only ever holds whole lines, whatever happens next: a
+/// reader, a rotation, a SIGHUP reopen, or a `kill -9` while the disk stays
+/// full never see half a record, and the bytes kept pending are exactly the
+/// ones not in the file, so nothing is written twice. Shrinking a file needs
+/// no free space; should it fail anyway, the torn bytes are counted as
+/// written, and the rest of that line is written first when space returns
+/// (still no duplicate).
+fn cut_to_whole_lines(
+    file: &File,
+    data: &[u8],
+    off: usize,
+    path: &Path,
+    hk: &Housekeeping,
+) -> usize {
+    let whole = data[..off]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    if whole == off {
+        return off;
+    }
+    let torn = (off - whole) as u64;
+    match file
+        .metadata()
+        .and_then(|m| file.set_len(m.len().saturating_sub(torn)))
+    {
+        Ok(()) => whole,
+        Err(e) => {
+            hk.report(
+                "torn_line_not_cut",
+                path,
+                &e,
+                "cannot cut a partly written line; it is completed when space returns",
+            );
+            off
+        }
+    }
+}
+
+/// Whether retrying the same write later can succeed: not for a name that
+/// is too long or invalid, a directory in the way, a symbolic link refused,
+/// or a permission the daemon does not have (records are then dropped and
+/// counted instead of being retried forever).
+pub(super) fn retry_can_help(e: &io::Error) -> bool {
+    !matches!(
+        e.raw_os_error(),
+        Some(
+            libc::ENAMETOOLONG
+                | libc::EINVAL
+                | libc::EISDIR
+                | libc::ENOTDIR
+                | libc::ELOOP
+                | libc::EACCES
+                | libc::EPERM
+                | libc::EROFS
+                | libc::EFBIG
+        )
+    )
 }
 
 pub(super) fn ensure_dir(path: &Path) -> io::Result<()> {

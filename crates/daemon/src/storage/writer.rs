@@ -4,21 +4,22 @@
 //! A writer drains everything queued (up to a round's worth of bytes), then
 //! writes each file's pending lines with one `write` and, for `fsync = yes`
 //! facilities, one `fdatasync` for all the batches of the round (group
-//! commit) before it acknowledges them. Before each write, and on every
-//! tick for idle files, it asks `RotationPolicy::due`; rotated files go to
-//! the archiver thread, so neither ever runs on the ingest path.
+//! commit) before it acknowledges them. Rotation is decided between lines
+//! inside a round, so `max_size` holds except for a single longer line.
+//! A sender waiting for its batch is acknowledged only once it is written,
+//! which is what pushes a connection back while a file cannot be written.
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
 use super::handle::{Command, WriteBatch, WriterStats};
 use super::housekeeping::Housekeeping;
-use super::live::{LiveFile, is_gz, load, open_sink, repair_once, rotate, sync, write_pending};
-use super::rotation::RotationPolicy;
+use super::live::{LiveFile, is_gz, load, repair_once, retry_can_help, rotate, sync, write_prefix};
+use super::rotation::{Reason, RotationPolicy};
 use crate::config::Facility;
 
 /// A writer round takes at most about this many bytes from its queue
@@ -26,21 +27,37 @@ use crate::config::Facility;
 const ROUND_BYTES: usize = 4 << 20;
 
 /// Beyond this much unwritten data for one file (the disk keeps failing),
-/// new lines are dropped and counted instead of held.
+/// stream senders are no longer acknowledged until it is written (they stop
+/// reading their sockets) and datagram lines are dropped and counted.
 const MAX_PENDING_BYTES: usize = 64 << 20;
+
+/// After a write fails with an error that may pass (disk full), how long
+/// before the next attempt.
+const WRITE_RETRY: Duration = Duration::from_secs(1);
+
+/// A file not written for this long is closed on the next tick (and opened
+/// again by its next line).
+pub const IDLE_CLOSE: Duration = Duration::from_secs(60);
 
 pub(super) struct Writer {
     files: HashMap<PathBuf, LiveFile>,
     stats: Arc<WriterStats>,
     hk: Arc<Housekeeping>,
+    /// Open files this writer may hold; the least recently used is closed
+    /// to open another.
+    max_open: usize,
+    /// Files idle this long are closed on a tick.
+    idle_close: Duration,
 }
 
 impl Writer {
-    pub(super) fn new(stats: Arc<WriterStats>, hk: Arc<Housekeeping>) -> Self {
+    pub(super) fn new(stats: Arc<WriterStats>, hk: Arc<Housekeeping>, max_open: usize) -> Self {
         Writer {
             files: HashMap::new(),
             stats,
             hk,
+            max_open: max_open.max(1),
+            idle_close: IDLE_CLOSE,
         }
     }
 
@@ -71,40 +88,77 @@ impl Writer {
                 }
                 next = rx.try_recv().ok();
             }
-            self.flush_all(tick || stop.is_some());
-            if tick {
-                self.rotate_idle();
-            }
-            if let Some(ack) = stop {
-                self.sync_all();
-                self.files.clear();
-                let _ = ack.send(());
+            if stop.is_some() {
+                self.stop();
+                if let Some(ack) = stop {
+                    let _ = ack.send(());
+                }
                 return;
             }
+            self.flush_all(tick, false);
+            if tick {
+                self.on_tick();
+            }
         }
-        self.flush_all(true);
+        self.stop();
+    }
+
+    /// Write what can be written, sync, and count (and log) what cannot.
+    fn stop(&mut self) {
+        self.flush_all(true, true);
         self.sync_all();
+        let mut lost = 0u64;
+        for (path, live) in &self.files {
+            if live.pending_records > 0 {
+                let n = u64::from(live.pending_records);
+                lost += n;
+                tracing::error!(path = %path.display(), records = n, reason = "unwritten_at_shutdown", "records dropped: the file could not be written before shutdown");
+            }
+        }
+        if lost > 0 {
+            self.stats.records_lost.fetch_add(lost, Ordering::Relaxed);
+        }
+        self.files.clear();
+    }
+
+    fn on_tick(&mut self) {
+        self.rotate_idle();
+        self.close_idle(Instant::now());
+        self.hk.retry_deferred();
+        self.hk.report_suppressed();
     }
 
     fn accept(&mut self, batch: WriteBatch) {
+        let pending = self.files.get(&batch.path).map_or(0, |l| l.pending.len());
+        let over = pending + batch.data.len() > MAX_PENDING_BYTES;
+        if over && batch.ack.is_none() {
+            // A datagram sender cannot be pushed back: drop and count.
+            let n = u64::from(batch.records);
+            let total = self.stats.records_lost.fetch_add(n, Ordering::Relaxed) + n;
+            self.hk.report_loss(
+                "pending_full",
+                &batch.path,
+                n,
+                total,
+                &"the file cannot be written and 64 MiB of lines wait for it (datagrams are not held)",
+            );
+            return;
+        }
         let live = self
             .files
             .entry(batch.path)
             .or_insert_with(|| LiveFile::new(batch.facility.clone()));
         live.facility = batch.facility;
-        if live.pending.len() + batch.data.len() > MAX_PENDING_BYTES {
-            self.stats
-                .records_lost
-                .fetch_add(u64::from(batch.records), Ordering::Relaxed);
-        } else if live.pending.is_empty() {
-            live.pending = batch.data;
-            live.pending_records = batch.records;
-        } else {
-            live.pending.extend_from_slice(&batch.data);
-            live.pending_records += batch.records;
-        }
+        append(live, batch.data, batch.records);
+        // A stream sender waits for the write itself when its facility asks
+        // for it (flush_every = 1, fsync), or while the file holds too much
+        // unwritten: that wait is what stops it reading its socket.
         if let Some(ack) = batch.ack {
-            live.waiters.push(ack);
+            if batch.wait_for_write || over {
+                live.waiters.push(ack);
+            } else {
+                let _ = ack.send(());
+            }
         }
     }
 
@@ -120,28 +174,35 @@ impl Writer {
         if is_gz(&path)
             && let Err(e) = repair_once(&path, live)
         {
-            tracing::error!(path = %path.display(), error = %e, "cannot check the gzip file for a torn tail");
+            hk.report(
+                "gzip_check_failed",
+                &path,
+                &e,
+                "cannot check the gzip file for a torn tail",
+            );
         }
-        self.rotate_if_due(&path, 0, &hk);
+        self.rotate_if_due(&path, &hk);
     }
 
     /// SIGHUP: close every file and reopen those that were open, so a file
     /// moved away is recreated now rather than at the next record.
     fn reopen(&mut self) {
-        self.flush_all(true);
+        self.flush_all(true, false);
         self.sync_all();
         let hk = self.hk.clone();
         for (path, live) in self.files.iter_mut() {
             let was_open = live.sink.take().is_some();
             live.loaded = false;
-            if was_open && let Err(e) = open_sink(path, live, &hk) {
-                tracing::error!(path = %path.display(), error = %e, "cannot reopen log file");
+            if was_open && let Err(e) = super::live::open_sink(path, live, &hk) {
+                hk.report("reopen_failed", path, &e, "cannot reopen log file");
             }
         }
     }
 
-    fn flush_all(&mut self, force: bool) {
-        let hk = self.hk.clone();
+    /// Writes the files that are due. `force`: everything pending (a tick);
+    /// `stopping`: also files waiting to retry a failed write.
+    fn flush_all(&mut self, force: bool, stopping: bool) {
+        let now = Instant::now();
         let paths: Vec<PathBuf> = self
             .files
             .iter()
@@ -150,42 +211,19 @@ impl Writer {
                     || !live.waiters.is_empty()
                     || live.pending_records >= live.facility.flush_every.max(1)
                     || live.pending.len() >= ROUND_BYTES;
-                due && !live.pending.is_empty()
+                let retry_ok = stopping || live.retry_write_at.is_none_or(|t| now >= t);
+                due && retry_ok && !live.pending.is_empty()
             })
             .map(|(p, _)| p.clone())
             .collect();
         for path in paths {
-            let incoming = match self.files.get(&path) {
-                // A member's compressed size is unknown until it is built:
-                // `.gz` files rotate once they reach `max_size`.
-                Some(_) if is_gz(&path) => 0,
-                Some(live) => live.pending.len() as u64,
-                None => continue,
-            };
-            self.rotate_if_due(&path, incoming, &hk);
-            let Some(live) = self.files.get_mut(&path) else {
-                continue;
-            };
-            match write_pending(&path, live, &hk) {
-                Ok(()) => {
-                    self.stats
-                        .records_written
-                        .fetch_add(u64::from(live.pending_records), Ordering::Relaxed);
-                    live.pending.clear();
-                    live.pending_records = 0;
-                    live.unsynced = true;
-                }
-                Err(e) => {
-                    tracing::error!(path = %path.display(), error = %e, "cannot write log file; will retry");
-                    live.sink = None;
-                    live.loaded = false;
-                }
-            }
+            self.flush_file(&path, now);
         }
+        let hk = self.hk.clone();
         for (path, live) in self.files.iter_mut() {
             if !live.waiters.is_empty() && live.pending.is_empty() {
                 if live.facility.fsync && live.unsynced {
-                    sync(path, live);
+                    sync(path, live, &hk);
                 }
                 for w in live.waiters.drain(..) {
                     let _ = w.send(());
@@ -198,28 +236,181 @@ impl Writer {
         }
     }
 
-    /// Timer-driven rotation: every known file whose schedule has fired.
+    /// Writes one file's pending lines, rotating between lines whenever the
+    /// next one would take the file past `max_size`.
+    fn flush_file(&mut self, path: &Path, now: Instant) {
+        let hk = self.hk.clone();
+        // Set when a rotation cannot be done now: write on regardless.
+        let mut unlimited = false;
+        loop {
+            self.rotate_if_due(path, &hk);
+            if self.files.get(path).is_some_and(|l| l.sink.is_none()) {
+                self.make_room(path);
+            }
+            let Some(live) = self.files.get_mut(path) else {
+                return;
+            };
+            if live.pending.is_empty() {
+                return;
+            }
+            let len = if unlimited || is_gz(path) {
+                live.pending.len()
+            } else {
+                fitting_len(live)
+            };
+            if len == 0 {
+                // The next line does not fit: the file is full.
+                if !self.rotate_full(path, &hk) {
+                    unlimited = true;
+                }
+                continue;
+            }
+            let result = write_prefix(path, live, &hk, len);
+            live.last_used = now;
+            let (written, error) = match result {
+                Ok(()) => (len, None),
+                Err((kept, e)) => (kept, Some(e)),
+            };
+            if written > 0 {
+                let records = consume(live, written);
+                live.unsynced = true;
+                live.retry_write_at = None;
+                self.stats
+                    .records_written
+                    .fetch_add(records, Ordering::Relaxed);
+            }
+            let more = !live.pending.is_empty();
+            match error {
+                // Stopped at max_size: rotate, then write the rest.
+                None if more => {
+                    if !self.rotate_full(path, &hk) {
+                        unlimited = true;
+                    }
+                }
+                None => return,
+                Some(e) => {
+                    self.write_failed(path, &e, now);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// A write failed: an error that may pass keeps the lines for a retry
+    /// (stream senders wait meanwhile); any other drops them, counted.
+    fn write_failed(&mut self, path: &Path, e: &std::io::Error, now: Instant) {
+        let Some(live) = self.files.get_mut(path) else {
+            return;
+        };
+        live.sink = None;
+        live.loaded = false;
+        if retry_can_help(e) {
+            live.retry_write_at = Some(now + WRITE_RETRY);
+            self.hk
+                .report("write_failed", path, e, "cannot write log file; will retry");
+            return;
+        }
+        let n = u64::from(live.pending_records);
+        let total = self.stats.records_lost.fetch_add(n, Ordering::Relaxed) + n;
+        self.hk.report_loss("write_impossible", path, n, total, e);
+        // Forget the file: nothing is retried on the timer, and the next
+        // line for it tries afresh (a permission may have been fixed).
+        if let Some(live) = self.files.remove(path) {
+            for w in live.waiters {
+                let _ = w.send(());
+            }
+        }
+    }
+
+    /// Size rotation of a file whose next line does not fit; false when the
+    /// file cannot be rotated now (the caller then writes on).
+    fn rotate_full(&mut self, path: &Path, hk: &Housekeeping) -> bool {
+        let Some(live) = self.files.get_mut(path) else {
+            return false;
+        };
+        if live.size == 0 || live.retry_rotation_at.is_some_and(|t| Instant::now() < t) {
+            return false;
+        }
+        rotate(path, live, Reason::Size, hk);
+        self.stats.rotations.fetch_add(1, Ordering::Relaxed);
+        live.size == 0
+    }
+
+    /// Before opening `path`: if this writer holds `max_open` open files,
+    /// close the least recently used other one (synced first if needed).
+    fn make_room(&mut self, path: &Path) {
+        let mut open = 0;
+        let mut lru: Option<(&PathBuf, Instant)> = None;
+        for (p, live) in &self.files {
+            if live.sink.is_some() {
+                open += 1;
+                if p != path && lru.is_none_or(|(_, t)| live.last_used < t) {
+                    lru = Some((p, live.last_used));
+                }
+            }
+        }
+        if open < self.max_open {
+            return;
+        }
+        if let Some((victim, _)) = lru {
+            let victim = victim.clone();
+            self.close(&victim);
+        }
+    }
+
+    /// Closes files not written for `idle_close`.
+    fn close_idle(&mut self, now: Instant) {
+        let idle: Vec<PathBuf> = self
+            .files
+            .iter()
+            .filter(|(_, l)| l.sink.is_some() && now.duration_since(l.last_used) >= self.idle_close)
+            .map(|(p, _)| p.clone())
+            .collect();
+        for p in idle {
+            self.close(&p);
+        }
+    }
+
+    fn close(&mut self, path: &Path) {
+        let hk = self.hk.clone();
+        if let Some(live) = self.files.get_mut(path) {
+            if live.unsynced {
+                sync(path, live, &hk);
+            }
+            live.sink = None;
+        }
+    }
+
+    /// Timer-driven rotation: every known file whose schedule has fired or
+    /// which has reached `max_size` (a `.gz` file, or one that grew by a
+    /// single line longer than `max_size`).
     fn rotate_idle(&mut self) {
         let hk = self.hk.clone();
         let paths: Vec<PathBuf> = self
             .files
             .iter()
-            .filter(|(_, live)| live.facility.schedule.is_some())
+            .filter(|(_, live)| {
+                live.facility.schedule.is_some()
+                    || live
+                        .facility
+                        .max_size
+                        .is_some_and(|max| live.loaded && live.size >= max)
+            })
             .map(|(p, _)| p.clone())
             .collect();
         for path in paths {
-            self.rotate_if_due(&path, 0, &hk);
+            self.rotate_if_due(&path, &hk);
         }
     }
 
-    /// Rotates `path` if `RotationPolicy::due` says so before `incoming`
-    /// more bytes are written.
-    fn rotate_if_due(&mut self, path: &Path, incoming: u64, hk: &Housekeeping) {
+    /// Rotates `path` if `RotationPolicy::due` says so (by schedule, or by
+    /// size once it has reached `max_size`).
+    fn rotate_if_due(&mut self, path: &Path, hk: &Housekeeping) {
         let Some(live) = self.files.get_mut(path) else {
             return;
         };
         if let Err(e) = load(path, live, hk) {
-            tracing::error!(path = %path.display(), error = %e, "cannot inspect log file");
+            hk.report("inspect_failed", path, &e, "cannot inspect log file");
             return;
         }
         let Some(started) = live.started.clone() else {
@@ -233,7 +424,7 @@ impl Writer {
         let policy = RotationPolicy {
             max_size: live.facility.max_size,
         };
-        let Some(reason) = policy.due(next_fire, now.timestamp(), live.size, incoming) else {
+        let Some(reason) = policy.due(next_fire, now.timestamp(), live.size, 0) else {
             return;
         };
         rotate(path, live, reason, hk);
@@ -241,12 +432,68 @@ impl Writer {
     }
 
     fn sync_all(&mut self) {
+        let hk = self.hk.clone();
         for (path, live) in self.files.iter_mut() {
             if live.unsynced {
-                sync(path, live);
+                sync(path, live, &hk);
             }
         }
     }
+}
+
+/// Adds a batch's lines to a file's pending lines.
+fn append(live: &mut LiveFile, data: Vec<u8>, records: u32) {
+    if live.pending.is_empty() {
+        live.pending = data;
+        live.pending_records = records;
+    } else {
+        live.pending.extend_from_slice(&data);
+        live.pending_records += records;
+    }
+}
+
+/// The longest prefix of the pending lines, in whole lines, that keeps a
+/// plain file within `max_size`; 0 when not even the next line fits a file
+/// that already holds something (it must rotate first). A single line
+/// longer than `max_size` goes alone into an empty file.
+fn fitting_len(live: &LiveFile) -> usize {
+    let all = live.pending.len();
+    let Some(max) = live.facility.max_size else {
+        return all;
+    };
+    if live.size.saturating_add(all as u64) <= max {
+        return all;
+    }
+    let room = usize::try_from(max.saturating_sub(live.size)).map_or(all, |r| r.min(all));
+    match live.pending[..room].iter().rposition(|&b| b == b'\n') {
+        Some(i) => i + 1,
+        None if live.size == 0 => live
+            .pending
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(all, |i| i + 1),
+        None => 0,
+    }
+}
+
+/// Drops the first `n` bytes (whole lines) of the pending lines, now in the
+/// file; returns how many records they held. Counting lines is only needed
+/// when a round stops part-way (a rotation, a full disk), never per record.
+fn consume(live: &mut LiveFile, n: usize) -> u64 {
+    if n >= live.pending.len() {
+        let records = live.pending_records;
+        live.pending.clear();
+        live.pending_records = 0;
+        return u64::from(records);
+    }
+    let lines = live.pending[..n].iter().filter(|&&b| b == b'\n').count();
+    // A body may hold a newline of its own: never count more than there are.
+    let records = u32::try_from(lines)
+        .unwrap_or(u32::MAX)
+        .min(live.pending_records);
+    live.pending.drain(..n);
+    live.pending_records -= records;
+    u64::from(records)
 }
 
 #[cfg(test)]
@@ -284,6 +531,7 @@ mod tests {
             file_per_host: false,
             secret: None,
             fsync: false,
+            max_hosts: 1000,
         })
     }
 
@@ -303,14 +551,14 @@ mod tests {
                 move |done| retain(&keep, &done)
             })
             .unwrap();
-            let hk = Arc::new(Housekeeping {
-                clock: clock.clone(),
-                state: Mutex::new(StateStore::load(dir.path()).unwrap()),
-                archiver: Mutex::new(Some(archiver)),
+            let hk = Arc::new(Housekeeping::new(
+                clock.clone(),
+                StateStore::load(dir.path()).unwrap(),
+                archiver,
                 keep,
-                level: 6,
-            });
-            let writer = Writer::new(Arc::default(), hk);
+                6,
+            ));
+            let writer = Writer::new(Arc::default(), hk, 16);
             Fixture { dir, clock, writer }
         }
 
@@ -322,14 +570,14 @@ mod tests {
                 move |done| retain(&keep, &done)
             })
             .unwrap();
-            let hk = Arc::new(Housekeeping {
-                clock: self.clock.clone(),
-                state: Mutex::new(StateStore::load(self.dir.path()).unwrap()),
-                archiver: Mutex::new(Some(archiver)),
-                keep: old.keep.clone(),
-                level: 6,
-            });
-            self.writer = Writer::new(Arc::default(), hk);
+            let hk = Arc::new(Housekeeping::new(
+                self.clock.clone(),
+                StateStore::load(self.dir.path()).unwrap(),
+                archiver,
+                old.keep.clone(),
+                6,
+            ));
+            self.writer = Writer::new(Arc::default(), hk, 16);
         }
 
         fn live(&self, name: &str) -> PathBuf {
@@ -343,12 +591,13 @@ mod tests {
                 data: data.as_bytes().to_vec(),
                 records: data.lines().count() as u32,
                 ack: None,
+                wait_for_write: false,
             });
-            self.writer.flush_all(false);
+            self.writer.flush_all(false, false);
         }
 
         fn tick(&mut self) {
-            self.writer.flush_all(true);
+            self.writer.flush_all(true, false);
             self.writer.rotate_idle();
         }
 
@@ -477,7 +726,7 @@ mod tests {
         fx.tick();
         // backup_count = 1: only the newest rotated gz remains, not xz'd.
         let names = fx.names_when(|n| n.len() == 1);
-        assert_eq!(names, ["web.log.gz.2026-11-24-11-00-00-000000"]);
+        assert_eq!(names, ["web.log.2026-11-24-11-00-00-000000.gz"]);
     }
 
     #[test]
@@ -497,12 +746,13 @@ mod tests {
                 data: format!("record {i}\n").into_bytes(),
                 records: 1,
                 ack: Some(ack),
+                wait_for_write: true,
             });
             waits.push(wait);
         }
         // One round: the three batches become one member, synced once,
         // and every sender is acknowledged although flush_every is not met.
-        fx.writer.flush_all(false);
+        fx.writer.flush_all(false, false);
         for mut w in waits {
             assert!(w.try_recv().is_ok());
         }
@@ -531,7 +781,7 @@ mod tests {
         fx.clock.set(at(11, 0, 0));
         fx.writer.track(path.clone(), f);
         let names = fx.names_when(|n| n.len() == 1);
-        assert_eq!(names, ["web.log.gz.2026-11-24-10-30-00-000000"]);
+        assert_eq!(names, ["web.log.2026-11-24-10-30-00-000000.gz"]);
         assert_eq!(std::fs::read(fx.live(&names[0])).unwrap(), whole);
     }
 
