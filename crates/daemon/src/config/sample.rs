@@ -75,6 +75,10 @@ max_message_size = 1048576
 max_connections = 10000
 ; Seconds a TLS client has to finish its handshake.
 handshake_timeout = 10
+; Log files open at once; the least recently written is closed to open
+; another (a file idle for 60 seconds is closed too). Both reopen on their
+; next record.
+max_open_files = 256
 "#
 }
 
@@ -93,10 +97,13 @@ pub fn sample_facilities() -> &'static str {
 #              comes first
 # flush_every  hand data to the OS after at most this many messages (1)
 # file_per_host one file per sending host (no)
+# max_hosts    with file_per_host: hosts with a file of their own (1000);
+#              further hosts share the facility's file
 # secret       messages must be signed with this shared secret
 # fsync        make each batch durable before accepting more (no)
 #
-# max_size, flush_every, file_per_host, secret and fsync are inherited by
+# max_size, flush_every, file_per_host, max_hosts, secret and fsync are
+# inherited by
 # module facilities from their app's root facility.
 
 [my-first-app]
@@ -113,6 +120,7 @@ secret = change-me
 rotate = hourly
 backup_count = 48
 file_per_host = yes
+max_hosts = 500
 
 [my-app:cron]
 rotate = size
@@ -175,5 +183,6 @@ mod tests {
             Some("0 * * * *")
         );
         assert!(web.file_per_host);
+        assert_eq!(web.max_hosts, 500);
     }
 }

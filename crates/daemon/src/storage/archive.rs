@@ -219,11 +219,25 @@ impl Archiver {
     /// Start the worker. `on_done` runs on the worker thread after every job
     /// (success or not), e.g. to run retention or count failures; it must not
     /// block for long, as it delays the next archive.
-    pub fn start<F>(format: CompressFormat, level: u32, mut on_done: F) -> io::Result<Archiver>
+    pub fn start<F>(format: CompressFormat, level: u32, on_done: F) -> io::Result<Archiver>
     where
         F: FnMut(Archived) + Send + 'static,
     {
-        let (tx, rx) = mpsc::sync_channel::<Job>(QUEUE_CAPACITY);
+        Archiver::start_with_capacity(format, level, QUEUE_CAPACITY, on_done)
+    }
+
+    /// [`start`](Self::start) with a queue of `capacity` jobs (tests use a
+    /// small one to see what happens when it is full).
+    pub fn start_with_capacity<F>(
+        format: CompressFormat,
+        level: u32,
+        capacity: usize,
+        mut on_done: F,
+    ) -> io::Result<Archiver>
+    where
+        F: FnMut(Archived) + Send + 'static,
+    {
+        let (tx, rx) = mpsc::sync_channel::<Job>(capacity);
         let (exit_tx, exited) = mpsc::channel::<()>();
         let cancel = Arc::new(AtomicBool::new(false));
         let worker_cancel = Arc::clone(&cancel);

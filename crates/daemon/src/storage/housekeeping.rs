@@ -236,6 +236,56 @@ pub(super) fn facility_of<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::archive::CompressFormat;
+    use crate::storage::rotation::SystemClock;
+
+    /// Regression: a rotated file the archive queue had no room for stayed
+    /// uncompressed until the next start-up. Now it is offered again on
+    /// every tick until the archiver takes it.
+    #[test]
+    fn files_the_archive_queue_refused_are_compressed_later() {
+        let dir = tempfile::tempdir().unwrap();
+        // The archiver's first job blocks until the gate opens, and its
+        // queue holds one: the other files find it full.
+        let (open, gate) = std::sync::mpsc::channel::<()>();
+        let archiver = Archiver::start_with_capacity(CompressFormat::Gzip, 1, 1, move |_| {
+            let _ = gate.recv();
+        })
+        .unwrap();
+        let hk = Housekeeping::new(
+            Arc::new(SystemClock),
+            StateStore::load(dir.path()).unwrap(),
+            archiver,
+            Arc::default(),
+            1,
+        );
+        let rotated: Vec<PathBuf> = (0..5)
+            .map(|i| {
+                dir.path()
+                    .join(format!("web.log.2026-11-24-10-0{i}-00-000000"))
+            })
+            .collect();
+        for p in &rotated {
+            std::fs::write(p, "line\n").unwrap();
+            hk.archive(p.clone(), true);
+        }
+        assert!(hk.deferred.lock().unwrap().len() >= 3);
+        for _ in 0..5 {
+            open.send(()).unwrap();
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let all_done = || rotated.iter().all(|p| !p.exists());
+        while !all_done() && std::time::Instant::now() < deadline {
+            hk.retry_deferred();
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(
+            all_done(),
+            "left uncompressed: {:?}",
+            std::fs::read_dir(dir.path()).unwrap().collect::<Vec<_>>()
+        );
+        assert!(hk.deferred.lock().unwrap().is_empty());
+    }
 
     fn facility(name: &str, file_per_host: bool) -> Arc<Facility> {
         Arc::new(Facility {

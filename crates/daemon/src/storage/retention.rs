@@ -196,6 +196,21 @@ pub fn prune(dir: &Path, live_file_name: &str, keep: usize) -> io::Result<Vec<Pa
 mod tests {
     use super::*;
 
+    #[test]
+    fn gzip_live_files_own_both_backup_namings() {
+        let owns = |name: &str, live: &str| belongs_to(&parse_rotated_name(name).unwrap(), live);
+        assert!(owns("web.log.2026-01-02-03-04-05-000006.gz", "web.log.gz"));
+        assert!(owns(
+            "web.log.2026-01-02-03-04-05-000006-2.gz",
+            "web.log.gz"
+        ));
+        assert!(owns("web.log.gz.2026-01-02-03-04-05-000006", "web.log.gz"));
+        assert!(owns("web.log.2026-01-02-03-04-05-000006.gz", "web.log"));
+        assert!(!owns("web.log.2026-01-02-03-04-05-000006.xz", "web.log.gz"));
+        assert!(!owns("web.log.2026-01-02-03-04-05-000006", "web.log.gz"));
+        assert!(!owns("api.log.2026-01-02-03-04-05-000006.gz", "web.log.gz"));
+    }
+
     fn touch(dir: &Path, name: &str) {
         std::fs::write(dir.join(name), name).unwrap();
     }

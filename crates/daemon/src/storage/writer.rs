@@ -785,6 +785,56 @@ mod tests {
         assert_eq!(std::fs::read(fx.live(&names[0])).unwrap(), whole);
     }
 
+    fn open_count(w: &Writer) -> usize {
+        w.files.values().filter(|l| l.sink.is_some()).count()
+    }
+
+    #[test]
+    fn the_least_recently_used_file_is_closed_and_idle_files_too() {
+        let mut fx = Fixture::new(CompressFormat::Gzip);
+        fx.writer.max_open = 2;
+        let f = facility(Some("daily"), None, 5);
+        let (a, b, c) = (fx.live("a.log"), fx.live("b.log"), fx.live("c.log"));
+        fx.write(&a, &f, "a1\n");
+        fx.write(&b, &f, "b1\n");
+        fx.write(&a, &f, "a2\n");
+        // Opening c closes b, used less recently than a.
+        fx.write(&c, &f, "c1\n");
+        assert_eq!(open_count(&fx.writer), 2);
+        assert!(fx.writer.files[&b].sink.is_none());
+        assert!(fx.writer.files[&a].sink.is_some());
+        // b opens again for its next line, transparently.
+        fx.write(&b, &f, "b2\n");
+        assert_eq!(std::fs::read_to_string(&b).unwrap(), "b1\nb2\n");
+        assert_eq!(open_count(&fx.writer), 2);
+        // Idle files are closed on a tick.
+        fx.writer.idle_close = Duration::ZERO;
+        fx.writer.on_tick();
+        assert_eq!(open_count(&fx.writer), 0);
+        fx.write(&a, &f, "a3\n");
+        assert_eq!(std::fs::read_to_string(&a).unwrap(), "a1\na2\na3\n");
+    }
+
+    #[test]
+    fn fitting_len_cuts_between_lines() {
+        let mut live = LiveFile::new(facility(None, Some(10), 1));
+        live.pending = b"aaaa\nbbbb\ncccc\n".to_vec();
+        live.pending_records = 3;
+        assert_eq!(fitting_len(&live), 10);
+        live.size = 3;
+        assert_eq!(fitting_len(&live), 5);
+        live.size = 8;
+        assert_eq!(fitting_len(&live), 0, "the next line needs a new file");
+        live.size = 0;
+        live.pending = b"a very long line\nx\n".to_vec();
+        assert_eq!(fitting_len(&live), 17, "alone in an empty file");
+        assert_eq!(consume(&mut live, 17), 1);
+        assert_eq!(
+            (live.pending.as_slice(), live.pending_records),
+            (&b"x\n"[..], 2)
+        );
+    }
+
     #[test]
     fn reopen_recreates_a_file_moved_away() {
         let mut fx = Fixture::new(CompressFormat::Gzip);
