@@ -18,6 +18,20 @@ use std::time::Duration;
 
 use support::*;
 
+/// A daemon with one facility `app` whose log directory is a tmpfs of
+/// `bytes`, or None (with the reason printed) when one cannot be mounted.
+fn daemon_on_tmpfs(bytes: usize) -> Option<(Daemon, Tmpfs)> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("facilities.conf"),
+        one_facility("app", "rotate = daily\nbackup_count = 1"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("loghogd.conf"), daemon_conf("")).unwrap();
+    let tmpfs = Tmpfs::mount(&dir.path().join("logs"), bytes)?;
+    Some((Daemon::start_in(dir), tmpfs))
+}
+
 /// A tmpfs mounted for one test; unmounted when dropped.
 struct Tmpfs(PathBuf);
 
@@ -80,17 +94,9 @@ fn socket_queues(local: SocketAddr, remote: SocketAddr) -> Option<(usize, usize)
 /// reading ran ahead of writing (13,350 records lost to one `kill -9`).
 #[test]
 fn a_full_disk_pushes_back_and_then_writes_every_record_once() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("facilities.conf"),
-        one_facility("app", "rotate = daily\nbackup_count = 1"),
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("loghogd.conf"), daemon_conf("")).unwrap();
-    let Some(tmpfs) = Tmpfs::mount(&dir.path().join("logs"), 4 << 20) else {
+    let Some((mut d, tmpfs)) = daemon_on_tmpfs(4 << 20) else {
         return;
     };
-    let mut d = Daemon::start_in(dir);
     let live = d.log("app/root.log");
     let mut conn = d.connect();
     conn.write_all(&frame("app", "", "first")).unwrap();
@@ -152,5 +158,49 @@ fn a_full_disk_pushes_back_and_then_writes_every_record_once() {
     assert!(!d.output().contains("records dropped"), "{}", d.output());
     drop(conn);
     d.stop();
+    drop(tmpfs);
+}
+
+/// Regression: past 64 MiB waiting for a file that cannot be written,
+/// records were dropped without a line (97,792 vanished). A datagram sender
+/// cannot be pushed back, so its records are still dropped there, but
+/// counted and logged.
+#[test]
+fn datagrams_past_the_pending_limit_are_dropped_with_a_count() {
+    let Some((d, tmpfs)) = daemon_on_tmpfs(1 << 20) else {
+        return;
+    };
+    let live = d.log("app/root.log");
+    d.send_udp(&frame("app", "", "first"));
+    wait_lines(&live, 1);
+    fill(&d.logdir().join("filler"));
+    // 60 KB records: the limit is passed after about 1,100 of them.
+    let datagram = frame("app", "", &"u".repeat(60_000));
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let start = std::time::Instant::now();
+    let mut sent = 0u64;
+    while !d.has_output("reason=pending_full") {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "no drop reported after {sent} datagrams:\n{}",
+            d.output()
+        );
+        for _ in 0..8 {
+            socket.send_to(&datagram, d.udp).unwrap();
+            sent += 1;
+        }
+        // Paced, so the socket's receive buffer does not drop most of them.
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let out = d.output();
+    let line = out
+        .lines()
+        .find(|l| l.contains("reason=pending_full"))
+        .unwrap();
+    assert!(
+        line.contains(" records=") && line.contains("lost_total="),
+        "{line}"
+    );
+    drop(d);
     drop(tmpfs);
 }

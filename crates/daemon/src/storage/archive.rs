@@ -248,6 +248,8 @@ impl Archiver {
                 let _exit_tx = exit_tx;
                 // Compression must never stall ingest: run it at nice 10.
                 crate::daemonize::lower_thread_priority();
+                // A full disk fails every archive: a few lines, then counts.
+                let errors = crate::ratelimit::RateLimiter::default();
                 while let Ok(Job {
                     path: src,
                     compress,
@@ -270,12 +272,18 @@ impl Archiver {
                             elapsed_ms = started.elapsed().as_millis() as u64,
                             "archived rotated file"
                         ),
-                        Err(e) => tracing::warn!(
-                            src = %src.display(),
-                            error = %e,
-                            reason = "archive_failed",
-                            "could not archive rotated file, left uncompressed"
-                        ),
+                        Err(e) => {
+                            let v = errors.check("archive_failed");
+                            if v.log {
+                                tracing::warn!(
+                                    src = %src.display(),
+                                    error = %e,
+                                    reason = "archive_failed",
+                                    suppressed = v.suppressed,
+                                    "could not archive rotated file, left uncompressed"
+                                );
+                            }
+                        }
                     }
                     on_done(Archived { src, result });
                 }

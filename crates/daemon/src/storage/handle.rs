@@ -134,7 +134,8 @@ impl Storage {
         let keep: Arc<Mutex<HashMap<PathBuf, usize>>> = Arc::default();
         let archiver = Archiver::start(settings.format, settings.level, {
             let keep = keep.clone();
-            move |done| retain(&keep, &done)
+            let errors = crate::ratelimit::RateLimiter::default();
+            move |done| retain(&keep, &done, &errors)
         })?;
         let housekeeping = Arc::new(Housekeeping::new(
             clock,

@@ -181,7 +181,7 @@ impl Housekeeping {
 /// Retention after an archive job: keep the newest `backup_count` backups
 /// of the live file the rotated file belongs to. Files of live files no
 /// configured facility names (unknown `keep`) are left alone.
-pub(super) fn retain(keep: &Mutex<HashMap<PathBuf, usize>>, done: &Archived) {
+pub(super) fn retain(keep: &Mutex<HashMap<PathBuf, usize>>, done: &Archived, errors: &RateLimiter) {
     let (Some(dir), Some(name)) = (
         done.src.parent(),
         done.src.file_name().and_then(|n| n.to_str()),
@@ -208,7 +208,10 @@ pub(super) fn retain(keep: &Mutex<HashMap<PathBuf, usize>>, done: &Archived) {
         return;
     };
     if let Err(e) = prune(dir, live, n) {
-        tracing::error!(dir = %dir.display(), live, error = %e, reason = "retention_failed", "cannot delete expired backups");
+        let v = errors.check("retention_failed");
+        if v.log {
+            tracing::error!(dir = %dir.display(), live, error = %e, reason = "retention_failed", suppressed = v.suppressed, "cannot delete expired backups");
+        }
     }
 }
 

@@ -548,7 +548,8 @@ mod tests {
             let keep: Arc<Mutex<HashMap<PathBuf, usize>>> = Arc::default();
             let archiver = Archiver::start(format, 1, {
                 let keep = keep.clone();
-                move |done| retain(&keep, &done)
+                let errors = crate::ratelimit::RateLimiter::default();
+                move |done| retain(&keep, &done, &errors)
             })
             .unwrap();
             let hk = Arc::new(Housekeeping::new(
@@ -567,7 +568,8 @@ mod tests {
             let old = &self.writer.hk;
             let archiver = Archiver::start(CompressFormat::Gzip, 1, {
                 let keep = old.keep.clone();
-                move |done| retain(&keep, &done)
+                let errors = crate::ratelimit::RateLimiter::default();
+                move |done| retain(&keep, &done, &errors)
             })
             .unwrap();
             let hk = Arc::new(Housekeeping::new(
