@@ -153,24 +153,24 @@ impl Router {
     }
 
     /// Hands the batch's groups to the writers, waiting for room (TCP, TLS).
-    /// Returns receivers, one per file, that fire once the writer has taken
-    /// the lines: written (and synced), for facilities with
-    /// `flush_every = 1` or `fsync`, so a connection that awaits them before
-    /// reading more never has more than one read unwritten; queued, for the
-    /// others, unless the file cannot be written (then not until it is).
-    pub async fn commit(
-        &self,
-        batch: &mut Batch,
-    ) -> Result<Vec<oneshot::Receiver<()>>, StorageClosed> {
-        let mut taken = Vec::new();
+    /// Each file's lines come with an acknowledgement the writer fires once
+    /// it has taken them: written (and synced), for facilities with
+    /// `flush_every = 1` or `fsync`; queued, for the others, unless the file
+    /// cannot be written (then not until it is). See [`Committed`].
+    pub async fn commit(&self, batch: &mut Batch) -> Result<Committed, StorageClosed> {
+        let mut committed = Committed {
+            acks: Vec::new(),
+            wait_now: false,
+        };
         for mut wb in self.take_batches(batch) {
             let (tx, rx) = oneshot::channel();
             wb.ack = Some(tx);
             wb.wait_for_write = wb.facility.fsync || wb.facility.flush_every <= 1;
-            taken.push(rx);
+            committed.wait_now |= wb.wait_for_write;
+            committed.acks.push(rx);
             self.storage.write(wb).await?;
         }
-        Ok(taken)
+        Ok(committed)
     }
 
     /// Hands the batch's groups to the writers if they have room; counts and
@@ -249,6 +249,19 @@ impl Router {
         }
         false
     }
+}
+
+/// The writers' acknowledgements for one read handed over by [`Router::commit`].
+pub struct Committed {
+    /// One per file the read went to.
+    pub acks: Vec<oneshot::Receiver<()>>,
+    /// Some of the lines wait for their write (`flush_every = 1`, `fsync`):
+    /// await `acks` before reading more, so a `kill -9` loses at most one
+    /// read. Otherwise they may be awaited before the next commit instead,
+    /// so reading overlaps writing yet a connection is never more than one
+    /// read ahead of the writers (which is what pushes it back when a file
+    /// cannot be written).
+    pub wait_now: bool,
 }
 
 /// At most the first 64 characters of a name sent by a client, for a log

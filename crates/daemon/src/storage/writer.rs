@@ -107,16 +107,18 @@ impl Writer {
     fn stop(&mut self) {
         self.flush_all(true, true);
         self.sync_all();
-        let mut lost = 0u64;
         for (path, live) in &self.files {
             if live.pending_records > 0 {
                 let n = u64::from(live.pending_records);
-                lost += n;
-                tracing::error!(path = %path.display(), records = n, reason = "unwritten_at_shutdown", "records dropped: the file could not be written before shutdown");
+                let total = self.stats.records_lost.fetch_add(n, Ordering::Relaxed) + n;
+                self.hk.report_loss(
+                    "unwritten_at_shutdown",
+                    path,
+                    n,
+                    total,
+                    &"the file could not be written before shutdown",
+                );
             }
-        }
-        if lost > 0 {
-            self.stats.records_lost.fetch_add(lost, Ordering::Relaxed);
         }
         self.files.clear();
     }
