@@ -50,15 +50,23 @@ def frame(body, app, host="fault-host"):
     return struct.pack(">II", len(payload), 0) + payload
 
 
-def frames(app, conn, first, count, pad, host="fault-host"):
-    """`count` frames of numbered records `first`.. of `conn`, all the same
-    size (the stamp has ten digits, nsecs is 0): a template, not json.dumps,
-    so that Python keeps up with the daemon."""
+def frames(app, conn, first, count, pad, host="fault-host", vary=0):
+    """`count` frames of numbered records `first`.. of `conn`. With `vary`
+    0 all are the same size (the stamp has ten digits, nsecs is 0); else
+    record n gets `pad + (n * 7919) % (vary + 1)` x's, so that sizes do not
+    line up with a rotation limit. A template, not json.dumps, so that
+    Python keeps up with the daemon."""
     head = ('{"version":1,"app_id":"%s","module":"","stamp":%d,"nsecs":0,'
             '"hostname":"%s","body":"SEQ %s ' % (app, int(time.time()), host, conn)).encode()
-    tail = (" %s\"}" % ("x" * pad)).encode()
-    size = struct.pack(">II", len(head) + 9 + len(tail), 0)
-    return b"".join(size + head + b"%09d" % n + tail for n in range(first, first + count))
+    if not vary:
+        tail = (" %s\"}" % ("x" * pad)).encode()
+        size = struct.pack(">II", len(head) + 9 + len(tail), 0)
+        return b"".join(size + head + b"%09d" % n + tail for n in range(first, first + count))
+    out = []
+    for n in range(first, first + count):
+        tail = b" " + b"x" * (pad + (n * 7919) % (vary + 1)) + b'"}'
+        out.append(struct.pack(">II", len(head) + 9 + len(tail), 0) + head + b"%09d" % n + tail)
+    return b"".join(out)
 
 
 def body(conn, n, pad):

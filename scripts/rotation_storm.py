@@ -23,7 +23,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import faultlib  # noqa: E402
 
 APP = "storm"
-PAD = 40  # lines of about 100 bytes
+PAD = 20  # lines of 80 to 280 bytes (PAD + 0..VARY x's)
+VARY = 200
 BATCH = 200  # frames per sendall
 
 
@@ -41,7 +42,7 @@ def sender(addr, conn, first, count, seconds, progress, errors):
             if ahead > 0:
                 time.sleep(ahead)
             k = min(BATCH, end - n)
-            s.sendall(faultlib.frames(APP, conn, n, k, PAD))
+            s.sendall(faultlib.frames(APP, conn, n, k, PAD, vary=VARY))
             n += k
             progress[conn] = n - first
         s.close()
@@ -135,8 +136,9 @@ def main():
     smallest_rotated = min((s[1] for s in c.sizes if faultlib.ROTATED.match(s[0])), default=0)
     rotations = d.log_text().count("rotated")
 
-    print("sent: %d records (%d bytes a frame) in %.1f s; %d SIGHUPs; send errors: %d"
-          % (sum(per), len(faultlib.frames(APP, "c00", 0, 1, PAD)), send_secs, hups, len(errors)))
+    print("sent: %d records (frames of %d to %d bytes) in %.1f s; %d SIGHUPs; send errors: %d"
+          % (sum(per), len(faultlib.frames(APP, "c00", 0, 1, PAD)),
+             len(faultlib.frames(APP, "c00", 0, 1, PAD + VARY)), send_secs, hups, len(errors)))
     for e in errors[:5]:
         print("  send error:", e)
     print("SIGHUPs sent after %s records" % ", ".join(map(str, hup_at)))
