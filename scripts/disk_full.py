@@ -6,10 +6,11 @@ daemon is stopped with SIGTERM and every file read back.
 
 Checks: 0 torn or malformed lines, 0 duplicates, each connection's order
 kept, no TCP record lost (TCP is pushed back, not dropped), and every lost
-UDP record counted: in the daemon's internal log (`records dropped` lines
-carry `lost_total`, the running total; `queue_full` rejections count one
-datagram each, held-back lines by their `suppressed=` count) or by the
-kernel (UDP receive-buffer errors, /proc/net/snmp).
+UDP record counted: in the daemon's internal log (the largest `lost_total`
+of the `records dropped` lines, a running total, plus the records named on
+logged `queue_full` lines; lines the rate limit held back are summed up as
+a count of lines, which says nothing of records) or by the kernel (UDP
+receive-buffer errors, /proc/net/snmp).
 
 Usage: disk_full.py LOGHOGD MOUNTPOINT [--free MB] [--full-secs S]
        [--after-secs S] [--keep]
