@@ -65,7 +65,8 @@ wait_for() {
 deb=${1:-}
 if [ -z "$deb" ]; then
     scripts/package-deb.sh
-    deb=$(ls -t target/debian/loghogd_*_amd64.deb | head -1)
+    debs=(target/debian/loghogd_*_amd64.deb) # package-deb.sh leaves one
+    deb=${debs[0]}
 fi
 [ -f "$deb" ] || {
     echo "test-deb: no package $deb" >&2

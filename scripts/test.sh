@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the project: the Rust workspace, then (when the
 # Python package is present) the Python client's tests against a real
-# loghogd. Used by the README and by .ci/run.
+# loghogd, then the Debian package (built, linted, and, as root with dpkg,
+# installed, exercised, upgraded from the original and purged; otherwise
+# it prints SKIP). Used by the README and by .ci/run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,3 +12,5 @@ cargo test --workspace --locked
 if [ -f python/pyproject.toml ]; then
     scripts/test-python.sh
 fi
+
+scripts/test-deb.sh
