@@ -33,14 +33,15 @@ arch=amd64
 [ "$(dpkg --print-architecture 2>/dev/null || echo amd64)" = "$arch" ] ||
     die "this script packages for $arch only"
 
+echo "package-deb: building loghogd $deb_version (release)"
+cargo build --release --locked -p loghog-daemon -p loghog-cli
+
 # Reproducible timestamps: the last commit's time (dpkg-deb clamps to it).
+# Set after the build: C build scripts rebuild when it changes.
 if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
     SOURCE_DATE_EPOCH=$(git log -1 --format=%ct 2>/dev/null || date +%s)
 fi
 export SOURCE_DATE_EPOCH
-
-echo "package-deb: building loghogd $deb_version (release)"
-cargo build --release --locked -p loghog-daemon -p loghog-cli
 
 out=target/debian
 stage="$out/stage"
@@ -103,6 +104,9 @@ sed -e "s/@VERSION@/$deb_version/" -e "s/@DATE@/$changelog_date/" \
 gzip -9n "$doc/changelog.Debian"
 chmod 0644 "$doc/changelog.Debian.gz"
 
+# Lintian overrides, each with its reason.
+install -D -m 0644 packaging/debian/lintian-overrides "$stage/usr/share/lintian/overrides/loghogd"
+
 # Maintainer scripts and conffiles.
 for script in postinst prerm postrm; do
     install -m 0755 "packaging/debian/$script" "$stage/DEBIAN/$script"
@@ -126,8 +130,9 @@ else
     depends="libc6 (>= $glibc), libgcc-s1 (>= 4.2)"
 fi
 [ -n "$depends" ] || die "could not compute Depends"
-# passwd: postinst falls back to groupadd/useradd without systemd-sysusers.
-depends="$depends, passwd"
+# init-system-helpers: deb-systemd-helper/-invoke in the maintainer
+# scripts. passwd: groupadd/useradd where systemd-sysusers is missing.
+depends="$depends, init-system-helpers (>= 1.54~), passwd"
 
 installed_size=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
 cat >"$stage/DEBIAN/control" <<EOF
@@ -159,15 +164,17 @@ EOF
     xargs -d '\n' md5sum) >"$stage/DEBIAN/md5sums"
 chmod 0644 "$stage/DEBIAN/control" "$stage/DEBIAN/conffiles" "$stage/DEBIAN/md5sums"
 
-# The unit must load: every directive known, every path it needs present.
+# The unit must load: every directive known, every value valid. Its
+# ExecStart binary is not installed yet, so that one complaint is expected
+# (scripts/test-deb.sh verifies the installed unit with nothing excused).
 if command -v systemd-analyze >/dev/null 2>&1; then
-    if verify=$(systemd-analyze verify --man=no --root="$stage" \
-        "$stage$unitdir/loghogd.service" 2>&1); then
-        echo "package-deb: systemd-analyze verify: OK"
-    else
-        printf '%s\n' "$verify" >&2
+    verify=$(systemd-analyze verify --man=no "$stage$unitdir/loghogd.service" 2>&1 || true)
+    problems=$(grep -v 'Command /usr/sbin/loghogd is not executable' <<<"$verify" || true)
+    if [ -n "$problems" ]; then
+        printf '%s\n' "$problems" >&2
         die "systemd-analyze verify failed on $unitdir/loghogd.service"
     fi
+    echo "package-deb: systemd-analyze verify: OK"
 else
     echo "package-deb: systemd-analyze not installed: unit NOT verified"
 fi

@@ -209,7 +209,15 @@ EOF
 has_line() { grep -qF -- "$2" "$1" 2>/dev/null; }
 mode_owner() { stat -c '%a %U:%G' "$1" 2>/dev/null; }
 is() { [ "$1" = "$2" ] || { echo "  got '$1', expected '$2'"; return 1; }; }
-installed_unit() { dpkg -L loghogd | grep '/systemd/system/loghogd.service$'; }
+verify_unit() {
+    local unit out
+    unit=$(dpkg -L loghogd | grep '/systemd/system/loghogd.service$')
+    if out=$(systemd-analyze verify --man=no "$unit" 2>&1) && [ -z "$out" ]; then
+        return 0
+    fi
+    echo "$out"
+    return 1
+}
 
 echo "test-deb: (a) fresh install"
 dpkg --purge loghogd >/dev/null 2>&1 || true
@@ -240,8 +248,9 @@ if [ ! -d /run/systemd/system ]; then
         has_line "$tmp/install.out" "/usr/sbin/loghogd --daemon -c /etc/loghogd/loghogd.conf"
 fi
 if command -v systemd-analyze >/dev/null 2>&1; then
-    check "systemd-analyze verify accepts the installed unit" \
-        systemd-analyze verify --man=no "$(installed_unit)"
+    check "systemd-analyze verify accepts the installed unit silently" verify_unit
+else
+    echo "test-deb: systemd-analyze not installed: unit not verified"
 fi
 check "the installed configuration passes --check-config" \
     /usr/sbin/loghogd --check-config -c "$CONF"
