@@ -206,6 +206,8 @@ with socket.create_connection(("127.0.0.1", 5577), timeout=10) as raw:
             pass
 EOF
 }
+user_exists() { getent passwd loghog >/dev/null; }
+group_exists() { getent group loghog >/dev/null; }
 has_line() { grep -qF -- "$2" "$1" 2>/dev/null; }
 mode_owner() { stat -c '%a %U:%G' "$1" 2>/dev/null; }
 is() { [ "$1" = "$2" ] || { echo "  got '$1', expected '$2'"; return 1; }; }
@@ -231,8 +233,8 @@ else
     exit 1
 fi
 cat "$tmp/install.out"
-check "user loghog exists" getent passwd loghog
-check "group loghog exists" getent group loghog
+check "user loghog exists" user_exists
+check "group loghog exists" group_exists
 check "user loghog has no login shell" \
     grep -q 'nologin$\|false$' <<<"$(getent passwd loghog)"
 check "/var/lib/loghogd is 0750 loghog:loghog" is "$(mode_owner /var/lib/loghogd)" "750 loghog:loghog"
@@ -266,7 +268,7 @@ check "reinstall leaves the certificates unchanged" \
 check "reinstall keeps the key modes" is "$(mode_owner $CERTS/loghog-server.pem)" "600 loghog:loghog"
 
 printf '\n[%s]\nrotate = daily\nbackup_count = 2\n' "$APP" >>/etc/loghogd/facilities.conf
-(cd "$tmp" && loghog-client-cert "$APP-client" "$CERTS" >/dev/null)
+(cd "$tmp" && loghog-client-cert "$APP-client" "$CERTS" >/dev/null) || true
 check "loghog-client-cert made a client pem" test -s "$tmp/$APP-client.pem"
 if start_daemon; then
     log=$LOGDIR/$APP/root.log
@@ -288,7 +290,7 @@ check "purge removes /etc/loghogd" test ! -e /etc/loghogd
 check "purge removes /var/lib/loghogd" test ! -e /var/lib/loghogd
 check "purge removes /run/loghogd" test ! -e /run/loghogd
 check "purge keeps the logs" test -s "$LOGDIR/$APP/root.log"
-check "purge keeps the user loghog" getent passwd loghog
+check "purge keeps the user loghog" user_exists
 check "purge disables the unit" \
     test ! -e /etc/systemd/system/multi-user.target.wants/loghogd.service
 
@@ -373,7 +375,7 @@ check "the CA certificate is now X.509 v3" \
     grep -q 'Version: 3 (0x2)' <<<"$(openssl x509 -noout -text -in $CERTS/loghog-ca.cert)"
 check "the CA key is 0600 loghog" is "$(mode_owner $CERTS/loghog-ca.key)" "600 loghog:loghog"
 check "the server pem is 0600 loghog" is "$(mode_owner $CERTS/loghog-server.pem)" "600 loghog:loghog"
-(cd "$tmp" && loghog-client-cert "$APP-new" >/dev/null)
+(cd "$tmp" && loghog-client-cert "$APP-new" >/dev/null) || true
 check "loghog-client-cert finds the CA in /etc/loghogd/certs" test -s "$tmp/$APP-new.pem"
 if start_daemon; then
     log=$LOGDIR/$APP/root.log
