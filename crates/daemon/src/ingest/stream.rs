@@ -93,7 +93,7 @@ pub async fn accept_tls(
                 Err(e) => ctx.router.rejects().report(
                     peer,
                     e.reason(),
-                    &format!("TLS handshake failed: {e}"),
+                    &format!("TLS handshake failed: {e}{}", e.advice()),
                 ),
             }
         }
