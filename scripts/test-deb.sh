@@ -328,32 +328,14 @@ pemfile = /etc/loghogd/certs/loghog-server.pem
 cacert = /etc/loghogd/certs/loghog-ca.cert
 EOF
 printf '[%s]\nrotate = daily\nbackup_count = 14\n' "$APP" >/etc/loghogd/facilities.conf
-# The certificates as the original's scripts made them: RSA-2048, SHA-256,
-# `openssl x509 -req` without extensions, hence X.509 v1.
-(
-    cd $CERTS
-    openssl genrsa -out loghog-ca.key 2048
-    openssl req -new -sha256 -key loghog-ca.key -subj "/O=LogHog/CN=loghog CA" -out loghog-ca.csr
-    openssl x509 -req -sha256 -days 365000 -in loghog-ca.csr -signkey loghog-ca.key -out loghog-ca.cert
-    for who in server client; do
-        cn=loghog
-        [ "$who" = server ] || cn=$(hostname)
-        openssl genrsa -out "$who.key" 2048
-        openssl req -new -sha256 -key "$who.key" -subj "/O=LogHog/CN=$cn" -out "$who.csr"
-        openssl x509 -req -sha256 -days 365000 -in "$who.csr" -CA loghog-ca.cert \
-            -CAkey loghog-ca.key -CAcreateserial -out "$who.cert"
-        cat "$who.key" "$who.cert" >"$who.pem"
-    done
-    mv server.pem loghog-server.pem
-    mv client.pem "$tmp/old-client.pem"
-    mv server.cert "$tmp/old-server.cert"
-    rm -f server.key server.csr client.key client.cert client.csr
-    chmod 0600 loghog-ca.key loghog-server.pem
-) >"$tmp/openssl.out" 2>&1 || {
-    cat "$tmp/openssl.out"
-    exit 1
-}
-for cert in $CERTS/loghog-ca.cert $tmp/old-server.cert $tmp/old-client.pem; do
+# The certificates as the original's scripts made them (RSA-2048, SHA-256,
+# `openssl x509 -req` without extensions, hence X.509 v1).
+if sh packaging/tests/original-pki.sh $CERTS 2048; then
+    mv $CERTS/client.pem "$tmp/old-client.pem"
+else
+    not_ok "openssl could not make the original's certificates"
+fi
+for cert in $CERTS/loghog-ca.cert $CERTS/loghog-server.pem "$tmp/old-client.pem"; do
     check "the original-style $(basename "$cert") is X.509 v1" \
         grep -q 'Version: 1 (0x0)' <<<"$(openssl x509 -noout -text -in "$cert")"
 done
@@ -375,6 +357,9 @@ check "the CA certificate is now X.509 v3" \
     grep -q 'Version: 3 (0x2)' <<<"$(openssl x509 -noout -text -in $CERTS/loghog-ca.cert)"
 check "the CA key is 0600 loghog" is "$(mode_owner $CERTS/loghog-ca.key)" "600 loghog:loghog"
 check "the server pem is 0600 loghog" is "$(mode_owner $CERTS/loghog-server.pem)" "600 loghog:loghog"
+old_pems=("$CERTS"/loghog-server.pem.old-*)
+check "the replaced server pem (a private key) is kept aside, 0600 loghog" \
+    is "$(mode_owner "${old_pems[0]}")" "600 loghog:loghog"
 (cd "$tmp" && loghog-client-cert "$APP-new" >/dev/null) || true
 check "loghog-client-cert finds the CA in /etc/loghogd/certs" test -s "$tmp/$APP-new.pem"
 if start_daemon; then
