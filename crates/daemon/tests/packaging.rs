@@ -174,24 +174,29 @@ fn systemd_unit_starts_on_a_fresh_machine() {
     );
 }
 
-/// `--long` options declared with clap in `files` (a field under an
-/// `#[arg(...long...)]` attribute), as they appear in a man page: `\-\-name`.
+/// `--long` options declared with clap in `files` (relative to crates/),
+/// as they appear in a man page: `\\-\\-name`. An option is a field under
+/// an `#[arg(...long...)]` attribute, named by `long = "..."` or the field.
 fn clap_long_options(files: &[&str]) -> Vec<String> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cli/src");
+    let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut options = Vec::new();
     for file in files {
-        let text = std::fs::read_to_string(src.join(file)).unwrap();
-        let mut long = false;
+        let text = std::fs::read_to_string(crates.join(file)).unwrap();
+        let mut long: Option<Option<String>> = None;
         for line in text.lines().map(str::trim) {
             if line.starts_with("#[arg(") {
-                long = line.contains("long");
-            } else if long && !line.starts_with("///") && !line.starts_with("#[") {
+                long = line.contains("long").then(|| {
+                    line.split_once("long = \"")
+                        .map(|(_, rest)| rest.split('"').next().unwrap().to_owned())
+                });
+            } else if let Some(name) = long.as_ref().filter(|_| !line.starts_with("///")) {
                 let field = line
                     .trim_start_matches("pub(crate) ")
                     .trim_start_matches("pub ");
-                let name = field.split(':').next().unwrap().trim();
-                options.push(format!("\\-\\-{}", name.replace('_', "\\-")));
-                long = false;
+                let field = field.split(':').next().unwrap().trim().replace('_', "-");
+                let name = name.clone().unwrap_or(field);
+                options.push(format!("\\-\\-{}", name.replace('-', "\\-")));
+                long = None;
             }
         }
     }
@@ -202,29 +207,22 @@ fn clap_long_options(files: &[&str]) -> Vec<String> {
 #[test]
 fn man_pages_render_cleanly_and_document_every_option() {
     let pages: [(&str, Vec<String>); 4] = [
-        (
-            "man/loghogd.8",
-            [
-                "\\-\\-daemon",
-                "\\-\\-user",
-                "\\-\\-check\\-config",
-                "SIGHUP",
-                "backup_count",
-            ]
-            .map(String::from)
-            .to_vec(),
-        ),
+        ("man/loghogd.8", {
+            let mut documented = clap_long_options(&["daemon/src/config/args.rs"]);
+            documented.extend(["SIGHUP", "backup_count"].map(String::from));
+            documented
+        }),
         (
             "man/loghog.1",
-            clap_long_options(&["main.rs", "send.rs", "bench.rs"]),
+            clap_long_options(&["cli/src/main.rs", "cli/src/send.rs", "cli/src/bench.rs"]),
         ),
         (
             "man/loghog-server-cert.1",
-            clap_long_options(&["bin/loghog-server-cert.rs"]),
+            clap_long_options(&["cli/src/bin/loghog-server-cert.rs"]),
         ),
         (
             "man/loghog-client-cert.1",
-            clap_long_options(&["bin/loghog-client-cert.rs"]),
+            clap_long_options(&["cli/src/bin/loghog-client-cert.rs"]),
         ),
     ];
     for (page, documented) in &pages {
