@@ -267,13 +267,18 @@ check "reinstall leaves the certificates unchanged" \
     is "$(cd $CERTS && sha256sum loghog-ca.key loghog-ca.cert loghog-server.pem)" "$sha_before"
 check "reinstall keeps the key modes" is "$(mode_owner $CERTS/loghog-server.pem)" "600 loghog:loghog"
 
-printf '\n[%s]\nrotate = daily\nbackup_count = 2\n' "$APP" >>/etc/loghogd/facilities.conf
 (cd "$tmp" && loghog-client-cert "$APP-client" "$CERTS" >/dev/null) || true
 check "loghog-client-cert made a client pem" test -s "$tmp/$APP-client.pem"
 if start_daemon; then
     log=$LOGDIR/$APP/root.log
     check "loghogd runs as loghog after dropping privileges" \
         is "$(awk '/^Uid:/ {print $2}' "/proc/$daemon_pid/status")" "$(id -u loghog)"
+    # An app added as an admin would: edit facilities.conf, then reload
+    # (the unit's ExecReload sends SIGHUP).
+    printf '\n[%s]\nrotate = daily\nbackup_count = 2\n' "$APP" >>/etc/loghogd/facilities.conf
+    kill -HUP "$daemon_pid"
+    reloaded() { new_log | grep -q "facilities reloaded"; }
+    check "SIGHUP reloads facilities.conf" wait_for "$DEADLINE" reloaded
     tcp_body="fresh install over TCP $$"
     tls_body="fresh install over TLS $$"
     check "loghog send over TCP" send_plain "$APP" "$tcp_body"
