@@ -21,7 +21,7 @@ use crate::ingest::udp;
 use crate::logging::LogHandle;
 use crate::router::Router;
 use crate::storage::rotation::SystemClock;
-use crate::storage::writer::{Command, Storage, StorageSettings};
+use crate::storage::{Command, Storage, StorageSettings};
 
 /// How long shutdown may take before connections are abandoned.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
@@ -81,6 +81,7 @@ async fn serve(config: DaemonConfig, cx: RunContext) -> Result<(), RunError> {
             workdir: config.workdir.clone(),
             format: config.compressor.format,
             level: config.compressor.level,
+            max_open_files: config.server.max_open_files,
         },
         Arc::new(SystemClock),
     )?;

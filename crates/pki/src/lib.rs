@@ -70,10 +70,8 @@ impl fmt::Display for Weakness {
 
 /// The first reason current TLS libraries refuse `cert`, if any.
 pub fn weakness(cert: &X509Certificate<'_>) -> Option<Weakness> {
-    if let Some(bits) = rsa_bits(cert) {
-        if bits < MIN_RSA_BITS {
-            return Some(Weakness::RsaKey { bits });
-        }
+    if let Some(bits) = rsa_bits(cert).filter(|bits| *bits < MIN_RSA_BITS) {
+        return Some(Weakness::RsaKey { bits });
     }
     let oid = cert.signature_algorithm.algorithm.to_id_string();
     if let Some((_, name)) = WEAK_SIGNATURES.iter().find(|(weak, _)| *weak == oid) {

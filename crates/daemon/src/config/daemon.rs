@@ -34,6 +34,8 @@ pub const DEFAULT_PORT_SSL: u16 = 5577;
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 1 << 20;
 /// Default `[server] max_connections`.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// Default `[server] max_open_files`.
+pub const DEFAULT_MAX_OPEN_FILES: usize = crate::storage::handle::DEFAULT_MAX_OPEN_FILES;
 /// Default `[server] handshake_timeout`.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -68,6 +70,7 @@ const KNOWN: &[(&str, &[&str])] = &[
             "max_message_size",
             "max_connections",
             "handshake_timeout",
+            "max_open_files",
         ],
     ),
 ];
@@ -192,6 +195,9 @@ pub struct ServerSettings {
     pub max_connections: usize,
     /// A TLS handshake must finish within this time.
     pub handshake_timeout: Duration,
+    /// At most this many log files open at once (the least recently used
+    /// is closed to open another).
+    pub max_open_files: usize,
 }
 
 /// Which address family an address list accepts.
@@ -430,6 +436,9 @@ impl DaemonConfig {
             DEFAULT_HANDSHAKE_TIMEOUT,
             parse_seconds,
         );
+        let max_open_files = r.value("server", "max_open_files", DEFAULT_MAX_OPEN_FILES, |v| {
+            positive::<usize>(v, "a number of files")
+        });
 
         if !listen_ssl.is_empty() {
             let line = ["listen_ipv4_ssl", "listen_ipv6_ssl"]
@@ -527,6 +536,7 @@ impl DaemonConfig {
                 max_message_size,
                 max_connections,
                 handshake_timeout,
+                max_open_files,
             },
             lines,
         };
@@ -806,6 +816,7 @@ mod tests {
         assert_eq!(c.server.cacert, None);
         assert_eq!(c.server.max_message_size, 1_048_576);
         assert_eq!(c.server.max_connections, 10_000);
+        assert_eq!(c.server.max_open_files, 256);
         assert_eq!(c.server.handshake_timeout, Duration::from_secs(10));
     }
 

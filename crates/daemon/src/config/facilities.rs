@@ -24,9 +24,14 @@ const KNOWN_KEYS: &[&str] = &[
     "max_size",
     "flush_every",
     "file_per_host",
+    "max_hosts",
     "secret",
     "fsync",
 ];
+
+/// Default `max_hosts`: distinct hosts with a file of their own per
+/// `file_per_host` facility.
+pub const DEFAULT_MAX_HOSTS: u32 = 1000;
 
 /// One facility: the settings of one log file (or one per host).
 #[derive(Debug, Clone, PartialEq)]
@@ -47,6 +52,9 @@ pub struct Facility {
     pub flush_every: u32,
     /// One file per sending host.
     pub file_per_host: bool,
+    /// With `file_per_host`: at most this many hosts get a file of their
+    /// own; records of further hosts go to the facility's shared file.
+    pub max_hosts: u32,
     /// If set, every message must carry a valid HMAC-MD5 signature. An
     /// empty `secret =` turns signing off, also in a module whose root has
     /// a secret (the original's meaning).
@@ -84,6 +92,7 @@ struct Settings {
     /// `Some(0)` is an explicit "no size limit" that overrides the root's.
     max_size: Option<u64>,
     flush_every: Option<u32>,
+    max_hosts: Option<u32>,
     file_per_host: Option<bool>,
     /// `Some("")` is an explicit "no signing" that overrides the root's.
     secret: Option<String>,
@@ -404,6 +413,10 @@ fn read_settings(
                 Ok(n) => s.flush_every = Some(n.max(1)),
                 _ => bad(format!("'{v}' is not a whole number of messages")),
             },
+            "max_hosts" => match v.parse::<u32>() {
+                Ok(n) if n > 0 => s.max_hosts = Some(n),
+                _ => bad(format!("'{v}' is not a positive whole number of hosts")),
+            },
             "file_per_host" | "fsync" => match parse_bool(v) {
                 Some(b) if entry.key == "fsync" => s.fsync = Some(b),
                 Some(b) => s.file_per_host = Some(b),
@@ -493,6 +506,10 @@ fn build(
             .file_per_host
             .or(root.and_then(|r| r.file_per_host))
             .unwrap_or(false),
+        max_hosts: s
+            .max_hosts
+            .or(root.and_then(|r| r.max_hosts))
+            .unwrap_or(DEFAULT_MAX_HOSTS),
         secret,
         fsync: s.fsync.or(root.and_then(|r| r.fsync)).unwrap_or(false),
     })
@@ -536,6 +553,7 @@ mod tests {
         assert_eq!(root.max_size, None);
         assert_eq!(root.flush_every, 1);
         assert!(!root.file_per_host);
+        assert_eq!(root.max_hosts, DEFAULT_MAX_HOSTS);
         assert_eq!(root.secret, None);
         assert!(!root.fsync);
         assert_eq!(f.apps().collect::<Vec<_>>(), vec!["my-first-app"]);
@@ -564,10 +582,10 @@ mod tests {
     fn inheritance_from_the_root_section() {
         let f = ok(
             "[app]\nrotate = size\nbackup_count = 5\nmax_size = 100\nflush_every = 7\n\
-                    file_per_host = yes\nsecret = root-secret\nfsync = yes\n\
+                    file_per_host = yes\nmax_hosts = 20\nsecret = root-secret\nfsync = yes\n\
                     [app:web]\nrotate = hourly\nbackup_count = 2\n\
                     [app:cron]\nrotate = size\nbackup_count = 9\nmax_size = 50\nflush_every = 1\n\
-                    file_per_host = no\nsecret = own\nfsync = no\n",
+                    file_per_host = no\nmax_hosts = 3\nsecret = own\nfsync = no\n",
         );
         let web = f.resolve("app", "web").expect("configured");
         assert_eq!(web.name, "web");
@@ -581,6 +599,7 @@ mod tests {
         assert_eq!(web.max_size, Some(100));
         assert_eq!(web.flush_every, 7);
         assert!(web.file_per_host);
+        assert_eq!(web.max_hosts, 20);
         assert_eq!(web.secret.as_deref(), Some("root-secret"));
         assert!(web.fsync);
         // Own values win over inherited ones.
@@ -591,6 +610,7 @@ mod tests {
             (9, Some(50), 1)
         );
         assert!(!cron.file_per_host && !cron.fsync);
+        assert_eq!(cron.max_hosts, 3);
         assert_eq!(cron.secret.as_deref(), Some("own"));
     }
 

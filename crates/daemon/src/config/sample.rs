@@ -77,6 +77,10 @@ max_message_size = 1048576
 max_connections = 10000
 ; Seconds a TLS client has to finish its handshake.
 handshake_timeout = 10
+; Log files open at once; the least recently written is closed to open
+; another (a file idle for 60 seconds is closed too). Both reopen on their
+; next record.
+max_open_files = 256
 "#
 }
 
@@ -96,14 +100,16 @@ pub fn sample_facilities() -> &'static str {
 # flush_every  hand data to the OS after at most this many messages (1;
 #              0 means the same as 1)
 # file_per_host one file per sending host (no)
+# max_hosts    with file_per_host: hosts with a file of their own (1000);
+#              further hosts share the facility's file
 # secret       messages must be signed with this shared secret; an empty
 #              "secret =" turns signing off (also in a module of a signed app)
 # fsync        make each batch durable before accepting more (no)
 #
-# max_size, flush_every, file_per_host, secret and fsync are inherited by
-# module facilities from their app's root facility. Keys of a [DEFAULT]
-# section apply to every section that does not set them (and come before
-# what a module inherits from its root).
+# max_size, flush_every, file_per_host, max_hosts, secret and fsync are
+# inherited by module facilities from their app's root facility. Keys of a
+# [DEFAULT] section apply to every section that does not set them (and come
+# before what a module inherits from its root).
 
 [my-first-app]
 rotate = daily ; At midnight
@@ -119,6 +125,7 @@ secret = change-me
 rotate = hourly
 backup_count = 48
 file_per_host = yes
+max_hosts = 500
 
 [my-app:cron]
 rotate = size
@@ -182,5 +189,6 @@ mod tests {
             Some("0 * * * *")
         );
         assert!(web.file_per_host);
+        assert_eq!(web.max_hosts, 500);
     }
 }

@@ -115,6 +115,15 @@ impl Daemon {
         })
     }
 
+    /// Whether a stderr line already contains `needle` (no waiting).
+    pub fn has_output(&self, needle: &str) -> bool {
+        self.output
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains(needle))
+    }
+
     /// How many stderr lines contain every one of `needles`.
     pub fn count_output(&self, needles: &[&str]) -> usize {
         self.output
