@@ -28,7 +28,11 @@ done
 # The first version = "…" after [workspace.package].
 version=$(sed -n '/^\[workspace\.package\]/,/^\[/s/^version *= *"\([^"]*\)".*/\1/p' Cargo.toml | head -1)
 [ -n "$version" ] || die "no [workspace.package] version in Cargo.toml"
-deb_version="${version}-${LOGHOG_DEB_REVISION:-1}"
+# Epoch 1: the original LogHog's packages were named loghogd too, with
+# versions up to 0.7, above this 0.1; the epoch makes installing this one
+# an upgrade for dpkg and apt. File names leave the epoch out (Debian practice).
+file_version="${version}-${LOGHOG_DEB_REVISION:-1}"
+deb_version="1:${file_version}"
 arch=amd64
 [ "$(dpkg --print-architecture 2>/dev/null || echo amd64)" = "$arch" ] ||
     die "this script packages for $arch only"
@@ -179,7 +183,7 @@ else
     echo "package-deb: systemd-analyze not installed: unit NOT verified"
 fi
 
-deb="$out/loghogd_${deb_version}_${arch}.deb"
+deb="$out/loghogd_${file_version}_${arch}.deb"
 rm -f "$out"/loghogd_*.deb
 dpkg-deb --root-owner-group -Zxz --build "$stage" "$deb" >/dev/null
 echo "package-deb: wrote $deb ($(du -h "$deb" | cut -f1); Depends: $depends)"
