@@ -24,6 +24,7 @@ final class Daemon
     public int $tcpPort;
     public int $udpPort;
     public ?int $tlsPort = null;
+    private bool $stopped = false;
 
     /**
      * @param string $dir a fresh directory for config, logs and stderr
@@ -158,6 +159,10 @@ final class Daemon
     /** SIGTERM by PID and wait for the exit (SIGKILL after the deadline). */
     public function stop(): void
     {
+        if ($this->stopped) {
+            return;
+        }
+        $this->stopped = true;
         $status = proc_get_status($this->proc);
         if ($status['running']) {
             posix_kill($this->pid, SIGTERM);
