@@ -83,19 +83,37 @@ final class ServerDownTest extends TestCase
         self::assertStringContainsString('3 record(s) not delivered at shutdown; dropped', $err);
     }
 
-    public function testRecordsLoggedJustBeforeExitAreDeliveredByTheShutdownFlush(): void
+    public function testRecordsStillBufferedAtExitAreDeliveredByTheShutdownFlush(): void
     {
-        // 1 MB in a burst fills the socket, so the last records are still
-        // buffered when the script ends; a generous timeout bounds the flush.
+        // The script logs while nothing listens (the record is buffered and
+        // the sender backs off), waits until the test has started a daemon,
+        // logs again (still backing off, so nothing is written) and exits:
+        // only the shutdown flush can deliver the two records.
+        $port = Env::freePort();
         $script = sprintf(
             'require %s; $l = new LogHog\Logger("php-down", ["host" => "127.0.0.1", "port" => %d, "module" => "exit", "timeout" => 2.0]);'
-            . ' for ($i = 0; $i < 200; $i++) { $l->info("at exit $i " . str_repeat("x", 5000)); }',
+            . ' $l->info("logged while down"); echo "ready\n"; fgets(STDIN);'
+            . ' $l->info("logged just before exit"); echo $l->pending(), " pending\n";',
             var_export(dirname(__DIR__) . '/autoload.php', true),
-            Env::daemon()->tcpPort,
+            $port,
         );
-        [$out, $err] = Env::run([PHP_BINARY, '-r', $script], sys_get_temp_dir());
-        self::assertSame('', $out . $err);
-        $bodies = Env::daemon()->waitBodies('php-down/root.log', 200);
-        self::assertSame('INFO - at exit 199 ' . str_repeat('x', 5000), $bodies[199]);
+        $proc = proc_open([PHP_BINARY, '-r', $script], [0 => ['pipe', 'r'], 1 => ['pipe', 'w'], 2 => ['pipe', 'w']], $pipes);
+        self::assertIsResource($proc);
+        self::assertSame("ready\n", fgets($pipes[1]));
+        $daemon = Env::start(null, '', "127.0.0.1:$port");
+        fwrite($pipes[0], "go\n");
+        fclose($pipes[0]);
+        $out = stream_get_contents($pipes[1]);
+        $err = stream_get_contents($pipes[2]);
+        fclose($pipes[1]);
+        fclose($pipes[2]);
+        self::assertSame(0, proc_close($proc), $err);
+        self::assertSame("2 pending\n", $out);
+        self::assertSame('', $err);
+        self::assertSame(
+            ['INFO - logged while down', 'INFO - logged just before exit'],
+            $daemon->waitBodies('php-down/root.log', 2),
+        );
+        $daemon->stop();
     }
 }

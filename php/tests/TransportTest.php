@@ -25,11 +25,12 @@ final class TransportTest extends TestCase
     public function testTcpRecordsArriveInOrderWithTheHostname(): void
     {
         $log = self::logger('php-tcp');
+        $errors = $log->errors();
         for ($i = 0; $i < 50; $i++) {
             $log->info("tcp record $i");
         }
         self::assertTrue($log->flush(5.0));
-        self::assertSame(0, $log->errors(), $log->lastError());
+        self::assertSame($errors, $log->errors(), $log->lastError());
         $bodies = Env::daemon()->waitBodies('php-tcp/root.log', 50);
         self::assertSame(array_map(fn ($i) => "INFO - tcp record $i", range(0, 49)), $bodies);
         self::assertStringContainsString(' - php-test - INFO - tcp record 0', Env::daemon()->lines('php-tcp/root.log')[0]);
@@ -38,9 +39,10 @@ final class TransportTest extends TestCase
     public function testUdpRecordsArrive(): void
     {
         $log = self::logger('php-udp', ['stream' => false, 'port' => Env::daemon()->udpPort]);
+        $delivered = $log->delivered();
         $log->warning('over udp');
         $log->error('second datagram');
-        self::assertSame(2, $log->delivered(), $log->lastError());
+        self::assertSame($delivered + 2, $log->delivered(), $log->lastError());
         $bodies = Env::daemon()->waitBodies('php-udp/root.log', 2);
         sort($bodies);
         self::assertSame(['ERROR - second datagram', 'WARNING - over udp'], $bodies);
