@@ -76,14 +76,11 @@ class Logger extends AbstractLogger
                 return;
             }
             if ($time === null) {
-                [$usec, $sec] = explode(' ', microtime());
-                $stamp = (int) $sec;
-                $nsecs = (int) round((float) $usec * 1e6) * 1000;
-                if ($nsecs >= 1_000_000_000) {
-                    $nsecs = 999_999_000;
-                }
+                $now = gettimeofday();
+                $stamp = $now['sec'];
+                $nsecs = $now['usec'] * 1000;
             } else {
-                $stamp = (int) $time->format('U');
+                $stamp = $time->getTimestamp();
                 $nsecs = (int) $time->format('u') * 1000;
             }
             $this->sender->send($this->encoder->encode($module, $body, $stamp, $nsecs));
