@@ -29,6 +29,8 @@ final class Sender
     /** The frame being written (taken out of the buffer) and how much of it is on the wire. */
     private ?string $inflight = null;
     private int $offset = 0;
+    /** The unwritten rest of $inflight as last passed to write(): retried as the very same string (OpenSSL wants the same buffer back after a short write). */
+    private ?string $chunk = null;
     private float $nextConnect = 0.0;
     private float $backoff = self::BACKOFF_MIN;
     private int $delivered = 0;
@@ -49,7 +51,8 @@ final class Sender
     public static function shared(Options $options): self
     {
         if (!is_bool($options->debug)) {
-            return new self($options, self::persistentId($options->senderKey() . "\0" . random_int(0, PHP_INT_MAX)));
+            // A callable cannot be compared: a sender of its own, not persistent.
+            return new self($options, self::persistentId($options->senderKey()), false);
         }
         $key = $options->senderKey();
         return self::$shared[$key] ??= new self($options, self::persistentId($key));
@@ -60,10 +63,10 @@ final class Sender
         return 'loghog-' . substr(md5($key), 0, 16);
     }
 
-    public function __construct(private Options $options, string $persistentId)
+    public function __construct(private Options $options, string $persistentId, bool $persistent = true)
     {
         $this->buffer = new RecordBuffer($options->maxBufferSize);
-        $this->transport = new SocketTransport($options, $persistentId);
+        $this->transport = new SocketTransport($options, $persistentId, $persistent);
         $this->trap = function (int $no, string $message): bool {
             $this->warning = $message;
             return true;
@@ -197,8 +200,15 @@ final class Sender
             return;
         }
         $this->guarded(function () use ($force, $deadline): void {
-            if (!$this->transport->isAlive() && !$this->connect($force, $deadline)) {
-                return;
+            if (!$this->transport->isAlive()) {
+                if ($this->transport->error !== '') {
+                    // The server closed the connection (a restart): say so, reconnect now.
+                    $this->error($this->transport->error . '; reconnecting');
+                    $this->transport->error = '';
+                }
+                if (!$this->connect($force, $deadline)) {
+                    return;
+                }
             }
             while (true) {
                 if ($this->inflight === null) {
@@ -208,12 +218,14 @@ final class Sender
                         return;
                     }
                 }
-                $chunk = $this->offset === 0 ? $this->inflight : substr($this->inflight, $this->offset);
+                $chunk = $this->offset === 0 ? $this->inflight : ($this->chunk ??= substr($this->inflight, $this->offset));
                 $n = $this->transport->write($chunk);
+                $this->chunk = null;
                 if ($n === false) {
                     // The frame is sent again, whole, on the next connection:
                     // the server drops the partial one (at least once delivery).
                     $this->offset = 0;
+                    $this->chunk = null;
                     $this->failed($this->transport->error);
                     return;
                 }
@@ -223,6 +235,9 @@ final class Sender
                         $n = strlen($chunk);
                     } else {
                         $this->offset += $n;
+                        if ($n === 0 && $this->offset > 0) {
+                            $this->chunk = $chunk;
+                        }
                         return;
                     }
                 }
@@ -249,6 +264,7 @@ final class Sender
             $this->nextConnect = 0.0;
             // A frame cut by the old connection starts over on the new one.
             $this->offset = 0;
+            $this->chunk = null;
             return true;
         }
         $this->failed($this->transport->error);

@@ -24,8 +24,12 @@ final class SocketTransport
     /** Why the last call failed, for the debug output. */
     public string $error = '';
 
-    /** @param string $persistentId distinguishes the persistent sockets of differently configured senders */
-    public function __construct(private Options $options, private string $persistentId)
+    /**
+     * @param string $persistentId distinguishes the persistent sockets of differently configured senders
+     * @param bool $persistent false for a sender that is not shared: its key would differ every
+     *        request, so a persistent socket could never be reused and FPM would collect them
+     */
+    public function __construct(private Options $options, private string $persistentId, private bool $persistent = true)
     {
     }
 
@@ -91,7 +95,7 @@ final class SocketTransport
             $errno,
             $errstr,
             $timeout,
-            STREAM_CLIENT_CONNECT | STREAM_CLIENT_PERSISTENT,
+            $this->persistent ? STREAM_CLIENT_CONNECT | STREAM_CLIENT_PERSISTENT : STREAM_CLIENT_CONNECT,
             $context,
         );
         if ($socket === false) {
@@ -106,10 +110,12 @@ final class SocketTransport
     /**
      * For a stream: reads and throws away anything the server sent (v1
      * servers send nothing) and tells whether the connection is still up.
-     * An end-of-file means the server closed it (a restart): reconnect.
+     * An end-of-file means the server closed it (a restart): the socket
+     * is closed and $error says so; with no socket $error is ''.
      */
     public function isAlive(): bool
     {
+        $this->error = '';
         if ($this->socket === null) {
             return false;
         }

@@ -54,7 +54,10 @@ final class ServerDownTest extends TestCase
     {
         $first = Env::start();
         $port = $first->tcpPort;
-        $log = new Logger('php-down', ['host' => '127.0.0.1', 'port' => $port, 'module' => 'restart']);
+        $messages = [];
+        $log = new Logger('php-down', ['host' => '127.0.0.1', 'port' => $port, 'debug' => function (string $m) use (&$messages): void {
+            $messages[] = $m;
+        }]);
         $log->info('before restart');
         self::assertTrue($log->flush(5.0));
         self::assertSame(['INFO - before restart'], $first->waitBodies('php-down/root.log', 1));
@@ -66,6 +69,7 @@ final class ServerDownTest extends TestCase
         self::assertTrue($log->flush(5.0), $log->lastError());
         self::assertSame(['INFO - after restart'], $second->waitBodies('php-down/root.log', 1));
         self::assertSame(0, $log->dropped());
+        self::assertSame(["loghog: tcp://127.0.0.1:$port closed the connection; reconnecting"], $messages);
         $second->stop();
     }
 

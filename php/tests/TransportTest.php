@@ -120,4 +120,19 @@ final class TransportTest extends TestCase
         self::assertTrue($log->flush(10.0), $log->lastError());
         self::assertSame(array_map(fn ($i) => "INFO - big $i $big", range(0, 3)), Env::daemon()->waitBodies('php-big/root.log', 4));
     }
+
+    public function testLargeRecordsOverTlsSurviveShortWrites(): void
+    {
+        $c = Env::certs();
+        $log = new Logger('php-tls-big', [
+            'host' => '127.0.0.1', 'port' => Env::daemon()->tlsPort, 'pemfile' => $c['client'], 'cacert' => $c['ca'], 'timeout' => 2.0,
+        ]);
+        $big = str_repeat('abcdefghij', 50000);
+        for ($i = 0; $i < 8; $i++) {
+            $log->info("tls big $i $big");
+        }
+        self::assertTrue($log->flush(20.0), $log->lastError());
+        self::assertSame(0, $log->errors(), $log->lastError());
+        self::assertSame(array_map(fn ($i) => "INFO - tls big $i $big", range(0, 7)), Env::daemon()->waitBodies('php-tls-big/root.log', 8));
+    }
 }
