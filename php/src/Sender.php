@@ -71,8 +71,13 @@ final class Sender
             $this->warning = $message;
             return true;
         };
+        // Registered again from inside the first call, so the final flush
+        // runs after the shutdown functions the application registered
+        // later (which may still log).
         register_shutdown_function(function (): void {
-            $this->shutdown();
+            register_shutdown_function(function (): void {
+                $this->shutdown();
+            });
         });
     }
 

@@ -92,12 +92,14 @@ final class ServerDownTest extends TestCase
         // The script logs while nothing listens (the record is buffered and
         // the sender backs off), waits until the test has started a daemon,
         // logs again (still backing off, so nothing is written) and exits:
-        // only the shutdown flush can deliver the two records.
+        // only the shutdown flush can deliver the records, including one
+        // logged by a shutdown function registered after the logger.
         $port = Env::freePort();
         $script = sprintf(
             'require %s; $l = new LogHog\Logger("php-down", ["host" => "127.0.0.1", "port" => %d, "module" => "exit", "timeout" => 2.0]);'
             . ' $l->info("logged while down"); echo "ready\n"; fgets(STDIN);'
-            . ' $l->info("logged just before exit"); echo $l->pending(), " pending\n";',
+            . ' $l->info("logged just before exit"); echo $l->pending(), " pending\n";'
+            . ' register_shutdown_function(function () use ($l) { $l->info("logged by a later shutdown function"); });',
             var_export(dirname(__DIR__) . '/autoload.php', true),
             $port,
         );
@@ -115,8 +117,8 @@ final class ServerDownTest extends TestCase
         self::assertSame("2 pending\n", $out);
         self::assertSame('', $err);
         self::assertSame(
-            ['INFO - logged while down', 'INFO - logged just before exit'],
-            $daemon->waitBodies('php-down/root.log', 2),
+            ['INFO - logged while down', 'INFO - logged just before exit', 'INFO - logged by a later shutdown function'],
+            $daemon->waitBodies('php-down/root.log', 3),
         );
         $daemon->stop();
     }
