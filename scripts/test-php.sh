@@ -27,7 +27,7 @@ if [ -n "$missing" ]; then
 fi
 
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
-cargo build --quiet -p loghog-daemon -p loghog-cli
+cargo build --quiet --locked -p loghog-daemon -p loghog-cli
 
 cd "$root/php"
 exec phpunit "$@"

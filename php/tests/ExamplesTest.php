@@ -61,4 +61,13 @@ final class ExamplesTest extends TestCase
         }
         $d->stop();
     }
+
+    public function testEveryExampleIsRunByThisTest(): void
+    {
+        $scripts = array_map('basename', glob(dirname(__DIR__) . '/examples/*.php') ?: []);
+        $tested = array_column($this->examples(), 0);
+        sort($scripts);
+        sort($tested);
+        self::assertSame($scripts, $tested);
+    }
 }
