@@ -21,6 +21,9 @@ final class Sender
     /** Longest wait between connect attempts, seconds. */
     public const BACKOFF_MAX = 30.0;
 
+    /** Most debug lines printed per minute. */
+    public const DEBUG_LINES_PER_MINUTE = 10;
+
     /** @var array<string, Sender> */
     private static array $shared = [];
 
@@ -40,6 +43,9 @@ final class Sender
     private string $lastError = '';
     private string $warning = '';
     private bool $closed = false;
+    private float $debugWindowEnd = 0.0;
+    private int $debugLines = 0;
+    private int $debugHeldBack = 0;
     /** @var \Closure(int, string): bool */
     private \Closure $trap;
 
@@ -187,12 +193,33 @@ final class Sender
         return $this->lastError;
     }
 
-    /** Counts an error and prints it when `debug` is on. */
+    /**
+     * Counts an error and prints it when `debug` is on, at most
+     * DEBUG_LINES_PER_MINUTE lines a minute (a record-by-record error must
+     * not flood the error log); the lines held back are then counted.
+     */
     public function error(string $message): void
     {
         $this->errors++;
         $this->lastError = $message;
-        Debug::write($this->options->debug, $message);
+        if ($this->options->debug === false) {
+            return;
+        }
+        $now = microtime(true);
+        if ($now >= $this->debugWindowEnd) {
+            if ($this->debugHeldBack > 0) {
+                Debug::write($this->options->debug, sprintf('%d more error(s) not shown in the last minute', $this->debugHeldBack));
+            }
+            $this->debugWindowEnd = $now + 60.0;
+            $this->debugLines = 0;
+            $this->debugHeldBack = 0;
+        }
+        if ($this->debugLines < self::DEBUG_LINES_PER_MINUTE) {
+            $this->debugLines++;
+            Debug::write($this->options->debug, $message);
+        } else {
+            $this->debugHeldBack++;
+        }
     }
 
     /**

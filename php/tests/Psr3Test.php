@@ -12,6 +12,7 @@ declare(strict_types=1);
 namespace LogHog\Tests;
 
 use LogHog\Logger;
+use LogHog\Sender;
 use LogHog\Tests\Support\Daemon;
 use LogHog\Tests\Support\Env;
 use PHPUnit\Framework\TestCase;
@@ -124,5 +125,22 @@ final class Psr3Test extends TestCase
         self::assertSame('', $out);
         self::assertStringContainsString("loghog: cannot connect to tcp://127.0.0.1:$port", $err);
         self::assertStringContainsString('1 record(s) not delivered at shutdown; dropped', $err);
+    }
+
+    public function testDebugLinesAreRateLimitedButEveryErrorIsCounted(): void
+    {
+        $messages = [];
+        $log = self::logger('php-udp', [
+            'stream' => false, 'port' => Env::daemon()->udpPort,
+            'debug' => function (string $m) use (&$messages): void {
+                $messages[] = $m;
+            },
+        ]);
+        for ($i = 0; $i < 25; $i++) {
+            $log->info(str_repeat('u', 70000)); // too large for UDP: one error each
+        }
+        self::assertSame(25, $log->errors());
+        self::assertSame(25, $log->dropped());
+        self::assertCount(Sender::DEBUG_LINES_PER_MINUTE, $messages);
     }
 }
