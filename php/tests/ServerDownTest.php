@@ -50,26 +50,38 @@ final class ServerDownTest extends TestCase
         $daemon->stop();
     }
 
-    public function testARestartedServerGetsTheRecordsLoggedAfterItWentAway(): void
+    /** @return array<string, array{0: bool}> */
+    public function transports(): array
     {
-        $first = Env::start();
-        $port = $first->tcpPort;
+        return ['tcp' => [false], 'tls' => [true]];
+    }
+
+    /** @dataProvider transports */
+    public function testARestartedServerGetsTheRecordsLoggedAfterItWentAway(bool $tls): void
+    {
+        $c = Env::certs();
+        $extra = $tls ? "listen_ipv4_ssl = 127.0.0.1:0\npemfile = {$c['server']}\ncacert = {$c['ca']}\n" : '';
+        $first = Env::start(null, $extra);
+        $port = $tls ? (int) $first->tlsPort : $first->tcpPort;
         $messages = [];
-        $log = new Logger('php-down', ['host' => '127.0.0.1', 'port' => $port, 'debug' => function (string $m) use (&$messages): void {
+        $log = new Logger('php-down', ['host' => '127.0.0.1', 'port' => $port, 'timeout' => 2.0, 'debug' => function (string $m) use (&$messages): void {
             $messages[] = $m;
-        }]);
+        }] + ($tls ? ['pemfile' => $c['client'], 'cacert' => $c['ca']] : []));
         $log->info('before restart');
         self::assertTrue($log->flush(5.0));
         self::assertSame(['INFO - before restart'], $first->waitBodies('php-down/root.log', 1));
         $first->stop();
 
-        $second = Env::start(null, '', "127.0.0.1:$port");
+        $second = $tls
+            ? Env::start(null, "listen_ipv4_ssl = 127.0.0.1:$port\npemfile = {$c['server']}\ncacert = {$c['ca']}\n")
+            : Env::start(null, '', "127.0.0.1:$port");
         // The old connection is closed: the next call notices and reconnects.
         $log->info('after restart');
         self::assertTrue($log->flush(5.0), $log->lastError());
         self::assertSame(['INFO - after restart'], $second->waitBodies('php-down/root.log', 1));
         self::assertSame(0, $log->dropped());
-        self::assertSame(["loghog: tcp://127.0.0.1:$port closed the connection; reconnecting"], $messages);
+        $scheme = $tls ? 'ssl' : 'tcp';
+        self::assertSame(["loghog: $scheme://127.0.0.1:$port closed the connection; reconnecting"], $messages);
         $second->stop();
     }
 
