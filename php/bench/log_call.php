@@ -18,7 +18,6 @@ require dirname(__DIR__) . '/tests/bootstrap.php';
 use LogHog\Logger;
 use LogHog\Monolog\LoghogHandler;
 use LogHog\Tests\Support\Env;
-use Monolog\Formatter\LineFormatter;
 use Monolog\Handler\StreamHandler;
 use Monolog\Logger as Monolog;
 
@@ -50,8 +49,7 @@ function measure(callable $call, int $n): array
 
 $rows = [];
 $file = Env::tmp() . '/monolog-stream.log';
-$stream = new StreamHandler($file);
-$stream->setFormatter(new LineFormatter("%datetime% %level_name% %channel% - %message%\n"));
+$stream = new StreamHandler($file); // Monolog's default LineFormatter
 $mono = new Monolog('web', [$stream]);
 $rows['Monolog StreamHandler, local file'] = [measure(fn () => $mono->info($message), $n), null];
 
