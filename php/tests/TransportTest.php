@@ -11,6 +11,7 @@ declare(strict_types=1);
 namespace LogHog\Tests;
 
 use LogHog\Logger;
+use LogHog\Tests\Support\Daemon;
 use LogHog\Tests\Support\Env;
 use PHPUnit\Framework\TestCase;
 
@@ -134,5 +135,15 @@ final class TransportTest extends TestCase
         self::assertTrue($log->flush(20.0), $log->lastError());
         self::assertSame(0, $log->errors(), $log->lastError());
         self::assertSame(array_map(fn ($i) => "INFO - tls big $i $big", range(0, 7)), Env::daemon()->waitBodies('php-tls-big/root.log', 8));
+    }
+
+    public function testTheDefaultHostIsLocalhost(): void
+    {
+        $log = new Logger('php-module', ['port' => Env::daemon()->tcpPort, 'module' => 'web.default-host']);
+        $log->info('to localhost');
+        self::assertTrue($log->flush(5.0), $log->lastError());
+        $d = Env::daemon();
+        $arrived = Daemon::poll(fn () => in_array('INFO - to localhost', array_map([Daemon::class, 'body'], $d->lines('php-module/web.log')), true));
+        self::assertTrue($arrived, implode("\n", $d->lines('php-module/web.log')));
     }
 }
