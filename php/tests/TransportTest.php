@@ -11,7 +11,6 @@ declare(strict_types=1);
 namespace LogHog\Tests;
 
 use LogHog\Logger;
-use LogHog\Tests\Support\Daemon;
 use LogHog\Tests\Support\Env;
 use PHPUnit\Framework\TestCase;
 
@@ -139,11 +138,9 @@ final class TransportTest extends TestCase
 
     public function testTheDefaultHostIsLocalhost(): void
     {
-        $log = new Logger('php-module', ['port' => Env::daemon()->tcpPort, 'module' => 'web.default-host']);
+        $log = new Logger('php-localhost', ['port' => Env::daemon()->tcpPort]);
         $log->info('to localhost');
         self::assertTrue($log->flush(5.0), $log->lastError());
-        $d = Env::daemon();
-        $arrived = Daemon::poll(fn () => in_array('INFO - to localhost', array_map([Daemon::class, 'body'], $d->lines('php-module/web.log')), true));
-        self::assertTrue($arrived, implode("\n", $d->lines('php-module/web.log')));
+        self::assertSame(['INFO - to localhost'], Env::daemon()->waitBodies('php-localhost/root.log', 1));
     }
 }

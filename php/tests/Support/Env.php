@@ -17,7 +17,7 @@ final class Env
     /** Sections of the shared daemon's facilities.conf: one app per test topic; the signed ones have a secret. */
     public const APPS = [
         'php-tcp', 'php-udp', 'php-zlib', 'php-unicode', 'php-psr3', 'php-module', 'php-module:web',
-        'php-tls', 'php-tls-bad', 'php-monolog', 'php-monolog:billing', 'php-debug', 'php-down', 'php-big', 'php-exception', 'php-tls-big',
+        'php-tls', 'php-tls-bad', 'php-monolog', 'php-monolog:billing', 'php-debug', 'php-down', 'php-big', 'php-exception', 'php-tls-big', 'php-localhost',
         'my-first-app', 'my-first-app:web.requests',
     ];
 
