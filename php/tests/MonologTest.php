@@ -67,4 +67,20 @@ final class MonologTest extends TestCase
         self::assertStringContainsString('processor bug', $handler->client()->lastError());
         self::assertSame($delivered, $handler->client()->delivered());
     }
+
+    public function testAnUnknownLevelIsReportedAndDebugUsed(): void
+    {
+        $messages = [];
+        $handler = new LoghogHandler('php-monolog', [
+            'host' => '127.0.0.1', 'port' => Env::daemon()->tcpPort, 'module' => 'billing.levels',
+            'debug' => function (string $m) use (&$messages): void {
+                $messages[] = $m;
+            },
+        ], 'verbose');
+        self::assertSame(Logger::DEBUG, $handler->getLevel());
+        self::assertStringContainsString("level 'verbose' not understood", $messages[0] ?? '');
+        (new Logger('app', [$handler]))->debug('sent at debug');
+        self::assertTrue($handler->client()->flush(5.0));
+        self::assertSame(1, $handler->client()->delivered());
+    }
 }

@@ -30,9 +30,15 @@ class LoghogHandler extends AbstractProcessingHandler
      */
     public function __construct(string $appName, array $options = [], $level = Logger::DEBUG, bool $bubble = true)
     {
-        parent::__construct($level, $bubble);
         $this->client = new LoghogLogger($appName, $options);
         $this->fixedModule = isset($options['module']);
+        try {
+            parent::__construct($level, $bubble);
+        } catch (\Throwable $e) {
+            // An unknown level name must not take the application down.
+            parent::__construct(Logger::DEBUG, $bubble);
+            $this->client->sender()?->error('level ' . var_export($level, true) . ' not understood, DEBUG used: ' . $e->getMessage());
+        }
     }
 
     /**
