@@ -160,7 +160,12 @@ final class Env
     public static function cleanUp(): void
     {
         foreach (self::$started as $d) {
-            $d->stop();
+            try {
+                $d->stop();
+            } catch (\Throwable $e) {
+                // Keep stopping the others; say which one may be left.
+                fwrite(STDERR, "cannot stop loghogd pid {$d->pid}: {$e->getMessage()}\n");
+            }
         }
         self::$started = [];
         if (self::$tmp !== null && getenv('LOGHOG_KEEP_TMP') === false) {
