@@ -4,6 +4,7 @@
 //! Sockets are bound here, before the runtime starts (and before privileges
 //! are dropped); every plain address gets a TCP listener and a UDP socket on
 //! the same port.
+pub mod limits;
 pub mod rejects;
 pub mod stream;
 pub mod tls;
