@@ -23,6 +23,8 @@ use super::rejects::Rejects;
 /// A connection closed because it was idle reads what has already arrived
 /// for at most this long (it should be nothing: it was idle).
 const EVICTED_DRAIN: Duration = Duration::from_secs(1);
+/// The accept loop's "waiting for room" line is logged at most this often.
+const WAIT_LOG_EVERY: Duration = Duration::from_secs(10);
 /// At a cut, at most this many bytes still waiting in the socket are read
 /// (and counted, not decoded), so a client that keeps sending cannot hold
 /// the cut up.
@@ -61,7 +63,7 @@ const EVICTED_BUDGET: u8 = 2;
 #[derive(Debug)]
 struct Slot {
     peer: SocketAddr,
-    /// Milliseconds since the registry's epoch at the last read.
+    /// Microseconds since the registry's epoch at the last read.
     last_active: AtomicU64,
     /// Bytes this connection holds; always exactly its share of the
     /// registry's total (changed only by swap + matching add/sub).
@@ -103,6 +105,10 @@ pub struct Registry {
     buffered: AtomicUsize,
     /// Woken whenever a connection closes.
     closed: Notify,
+    /// When the accept loop last logged that it waits (µs since epoch,
+    /// 0 = never), and how many waits went unlogged since.
+    wait_logged: AtomicU64,
+    waits_unlogged: AtomicU64,
     shutdown: CancellationToken,
     rejects: Arc<Rejects>,
     counts: Counts,
@@ -117,6 +123,8 @@ impl Registry {
             inner: Mutex::new(Inner::default()),
             buffered: AtomicUsize::new(0),
             closed: Notify::new(),
+            wait_logged: AtomicU64::new(0),
+            waits_unlogged: AtomicU64::new(0),
             shutdown,
             rejects,
             counts: Counts::default(),
@@ -127,8 +135,11 @@ impl Registry {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn now_ms(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    /// Microseconds since the registry started (never 0).
+    fn now_us(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1)
     }
 
     /// Open connections, including those being closed.
@@ -163,20 +174,38 @@ impl Registry {
             if open < self.hard_cap() {
                 return true;
             }
-            self.rejects.report(
-                SocketAddr::from(([0, 0, 0, 0], 0)),
-                "connection_limit",
-                &format!(
-                    "{open} connections open, {closing} of them closing \
-                     (max_connections = {}); new connections wait in the backlog",
-                    self.limits.max_connections
-                ),
-            );
+            self.log_wait(open, closing);
             tokio::select! {
                 () = closed => {}
                 () = self.shutdown.cancelled() => return false,
             }
         }
+    }
+
+    /// Logs that the accept loop waits, at most once per WAIT_LOG_EVERY,
+    /// with the number of waits not logged since the last line.
+    fn log_wait(&self, open: usize, closing: usize) {
+        let now = self.now_us();
+        let last = self.wait_logged.load(Ordering::Relaxed);
+        let every = u64::try_from(WAIT_LOG_EVERY.as_micros()).unwrap_or(u64::MAX);
+        let recent = last != 0 && now.saturating_sub(last) < every;
+        if recent
+            || self
+                .wait_logged
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            self.waits_unlogged.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        tracing::warn!(
+            open,
+            closing,
+            max_connections = self.limits.max_connections,
+            waits_not_logged = self.waits_unlogged.swap(0, Ordering::Relaxed),
+            "connection limit reached while closed connections are still closing; \
+             new connections wait in the backlog"
+        );
     }
 
     /// Registers a new connection from `peer`, closing the longest-idle
@@ -205,7 +234,7 @@ impl Registry {
         } else {
             None
         };
-        let now = self.now_ms();
+        let now = self.now_us();
         let slot = Arc::new(Slot {
             peer,
             last_active: AtomicU64::new(now),
@@ -218,7 +247,7 @@ impl Registry {
         inner.slots.insert(id, slot.clone());
         *inner.per_peer.entry(ip).or_insert(0) += 1;
         drop(inner);
-        if let Some((victim, idle_ms)) = victim {
+        if let Some((victim, idle_us)) = victim {
             let total = self.counts.evicted_idle.fetch_add(1, Ordering::Relaxed) + 1;
             self.rejects.report(
                 victim,
@@ -226,7 +255,7 @@ impl Registry {
                 &format!(
                     "connection closed after {:.1}s idle to admit {peer}: \
                      max_connections = {} reached; {total} closed so far",
-                    idle_ms as f64 / 1000.0,
+                    idle_us as f64 / 1e6,
                     self.limits.max_connections
                 ),
             );
@@ -251,7 +280,7 @@ impl Registry {
         inner.closing += 1;
         slot.stop.cancel();
         let idle = self
-            .now_ms()
+            .now_us()
             .saturating_sub(slot.last_active.load(Ordering::Relaxed));
         Some((slot.peer, idle))
     }
@@ -402,7 +431,7 @@ impl Connection {
             buf.len()
         };
         let reg = &self.registry;
-        self.slot.last_active.store(reg.now_ms(), Ordering::Relaxed);
+        self.slot.last_active.store(reg.now_us(), Ordering::Relaxed);
         let old = self.slot.buffered.swap(held, Ordering::Relaxed);
         if held > old {
             let total = reg.buffered.fetch_add(held - old, Ordering::Relaxed) + (held - old);

@@ -161,10 +161,23 @@ pub async fn serve<S: AsyncRead + Unpin>(
                 },
             },
             Some(limit) => {
-                let quiet = tokio::time::Instant::now() + DRAIN_QUIET;
-                match tokio::time::timeout_at(quiet.min(limit), stream.read_buf(&mut buf)).await {
-                    Ok(r) => r,
-                    Err(_) => {
+                let now = tokio::time::Instant::now();
+                // Checked before reading: a timeout only fires on a read
+                // that waits, and a client that keeps sending never makes
+                // one wait.
+                let read = if now < limit {
+                    tokio::time::timeout_at(
+                        (now + DRAIN_QUIET).min(limit),
+                        stream.read_buf(&mut buf),
+                    )
+                    .await
+                    .ok()
+                } else {
+                    None
+                };
+                match read {
+                    Some(r) => r,
+                    None => {
                         conn.cut(&mut stream, buf.len()).await;
                         break;
                     }
