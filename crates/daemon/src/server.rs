@@ -109,6 +109,7 @@ async fn serve(config: DaemonConfig, cx: RunContext) -> Result<(), RunError> {
         rejects.clone(),
     ));
     let tracker = TaskTracker::new();
+    crate::ingest::limits::raise_fd_limit(config.server.max_connections);
     let connections = Registry::new(
         Limits {
             max_connections: config.server.max_connections.max(1),

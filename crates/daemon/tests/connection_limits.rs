@@ -143,3 +143,38 @@ fn over_the_buffer_budget_the_connections_holding_most_are_closed() {
     assert!(out.contains("closed_over_budget=3"), "{out}");
     drop(small);
 }
+
+/// Regression: out of file descriptors, every accept failed (and was
+/// logged) while idle connections held them all; new clients were never
+/// served. Now the longest-idle connection is closed to make room.
+#[test]
+fn out_of_file_descriptors_idle_connections_make_room_for_new_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("facilities.conf"), APP).unwrap();
+    std::fs::write(dir.path().join("loghogd.conf"), daemon_conf("")).unwrap();
+    let d = Daemon::start_in_shell(dir, "ulimit -n 40");
+    assert!(
+        d.wait_for_output("open-files limit is below max_connections"),
+        "{}",
+        d.output()
+    );
+    // The log file is open before descriptors run out.
+    let mut first = d.connect();
+    first.write_all(&frame("app", "", "first")).unwrap();
+    wait_lines(&d.log("app/root.log"), 1);
+
+    let mut idle: Vec<TcpStream> = (0..40).map(|_| d.connect()).collect();
+    let mut last = d.connect();
+    last.write_all(&frame("app", "", "last")).unwrap();
+    let lines = wait_lines(&d.log("app/root.log"), 2);
+    assert_eq!(bodies(&lines), ["first", "last"]);
+    assert!(d.output().contains("accept failed"), "{}", d.output());
+    assert!(
+        d.output().contains("out of file descriptors"),
+        "{}",
+        d.output()
+    );
+    // The oldest connection was the one closed first.
+    assert!(closed_by_daemon(&mut first));
+    idle.clear();
+}

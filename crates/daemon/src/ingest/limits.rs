@@ -23,8 +23,9 @@ use super::rejects::Rejects;
 /// A connection closed because it was idle reads what has already arrived
 /// for at most this long (it should be nothing: it was idle).
 const EVICTED_DRAIN: Duration = Duration::from_secs(1);
-/// The accept loop's "waiting for room" line is logged at most this often.
-const WAIT_LOG_EVERY: Duration = Duration::from_secs(10);
+/// The accept loop's own lines ("waiting for room", "accept failed") are
+/// logged at most this often each, with a count of those held back.
+const ACCEPT_LOG_EVERY: Duration = Duration::from_secs(10);
 /// At a cut, at most this many bytes still waiting in the socket are read
 /// (and counted, not decoded), so a client that keeps sending cannot hold
 /// the cut up.
@@ -105,10 +106,9 @@ pub struct Registry {
     buffered: AtomicUsize,
     /// Woken whenever a connection closes.
     closed: Notify,
-    /// When the accept loop last logged that it waits (µs since epoch,
-    /// 0 = never), and how many waits went unlogged since.
-    wait_logged: AtomicU64,
-    waits_unlogged: AtomicU64,
+    /// Rate limits for the accept loop's lines.
+    wait_log: Throttle,
+    accept_error_log: Throttle,
     shutdown: CancellationToken,
     rejects: Arc<Rejects>,
     counts: Counts,
@@ -123,8 +123,8 @@ impl Registry {
             inner: Mutex::new(Inner::default()),
             buffered: AtomicUsize::new(0),
             closed: Notify::new(),
-            wait_logged: AtomicU64::new(0),
-            waits_unlogged: AtomicU64::new(0),
+            wait_log: Throttle::default(),
+            accept_error_log: Throttle::default(),
             shutdown,
             rejects,
             counts: Counts::default(),
@@ -182,30 +182,45 @@ impl Registry {
         }
     }
 
-    /// Logs that the accept loop waits, at most once per WAIT_LOG_EVERY,
-    /// with the number of waits not logged since the last line.
+    /// Logs (rate-limited) that the accept loop waits for room.
     fn log_wait(&self, open: usize, closing: usize) {
-        let now = self.now_us();
-        let last = self.wait_logged.load(Ordering::Relaxed);
-        let every = u64::try_from(WAIT_LOG_EVERY.as_micros()).unwrap_or(u64::MAX);
-        let recent = last != 0 && now.saturating_sub(last) < every;
-        if recent
-            || self
-                .wait_logged
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_err()
-        {
-            self.waits_unlogged.fetch_add(1, Ordering::Relaxed);
-            return;
+        if let Some(held_back) = self.wait_log.allow(self.now_us()) {
+            tracing::warn!(
+                open,
+                closing,
+                max_connections = self.limits.max_connections,
+                held_back,
+                "connection limit reached while closed connections are still closing; \
+                 new connections wait in the backlog"
+            );
         }
-        tracing::warn!(
-            open,
-            closing,
-            max_connections = self.limits.max_connections,
-            waits_not_logged = self.waits_unlogged.swap(0, Ordering::Relaxed),
-            "connection limit reached while closed connections are still closing; \
-             new connections wait in the backlog"
-        );
+    }
+
+    /// A failed accept: logged (rate-limited, with a count). Out of file
+    /// descriptors, the longest-idle connection is closed so that the next
+    /// accept can succeed, as at `max_connections`.
+    pub fn accept_failed(&self, e: &std::io::Error) {
+        let out_of_fds = matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE));
+        let victim = if out_of_fds {
+            self.evict_idle(&mut self.lock())
+        } else {
+            None
+        };
+        if let Some((peer, idle_us)) = victim {
+            let total = self.counts.evicted_idle.fetch_add(1, Ordering::Relaxed) + 1;
+            self.rejects.report(
+                peer,
+                "evicted_idle",
+                &format!(
+                    "connection closed after {:.1}s idle: out of file descriptors \
+                     (raise the open-files limit); {total} closed so far",
+                    idle_us as f64 / 1e6
+                ),
+            );
+        }
+        if let Some(held_back) = self.accept_error_log.allow(self.now_us()) {
+            tracing::error!(error = %e, open = self.open(), held_back, "accept failed");
+        }
     }
 
     /// Registers a new connection from `peer`, closing the longest-idle
@@ -305,7 +320,7 @@ impl Registry {
                 .map(|s| (s.buffered.load(Ordering::Relaxed), s.clone()))
                 .filter(|(held, _)| *held > 0)
                 .collect();
-            live.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+            live.sort_unstable_by_key(|(held, _)| std::cmp::Reverse(*held));
             for (_, slot) in live {
                 if over == 0 {
                     break;
@@ -375,6 +390,59 @@ impl Registry {
                 "connection limits applied since start"
             );
         }
+    }
+}
+
+/// A log line allowed at most once per ACCEPT_LOG_EVERY, counting the ones
+/// held back in between.
+#[derive(Debug, Default)]
+struct Throttle {
+    /// When the last line was let through (µs since the epoch; 0 = never).
+    last: AtomicU64,
+    held_back: AtomicU64,
+}
+
+impl Throttle {
+    /// Some(lines held back since the last one) if a line may go out now.
+    fn allow(&self, now_us: u64) -> Option<u64> {
+        let every = u64::try_from(ACCEPT_LOG_EVERY.as_micros()).unwrap_or(u64::MAX);
+        let last = self.last.load(Ordering::Relaxed);
+        let recent = last != 0 && now_us.saturating_sub(last) < every;
+        if recent
+            || self
+                .last
+                .compare_exchange(last, now_us, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            self.held_back.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        Some(self.held_back.swap(0, Ordering::Relaxed))
+    }
+}
+
+/// Raises the soft open-files limit to the hard one (each connection is a
+/// file descriptor) and warns when it is still below what
+/// `max_connections` needs.
+pub fn raise_fd_limit(max_connections: usize) {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    let soft = if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+        hard
+    } else {
+        soft
+    };
+    // Log files, listeners and the internal log need descriptors too.
+    let wanted = max_connections as u64 + 256;
+    if soft < wanted {
+        tracing::warn!(
+            open_files_limit = soft,
+            max_connections,
+            "the open-files limit is below max_connections + 256; when it runs out, \
+             idle connections are closed to accept new ones (raise LimitNOFILE or ulimit -n)"
+        );
     }
 }
 
@@ -626,5 +694,25 @@ mod tests {
         assert!(!waiter.is_finished());
         drop(first);
         assert!(waiter.await.unwrap());
+    }
+
+    #[test]
+    fn out_of_file_descriptors_the_longest_idle_connection_is_closed() {
+        let r = registry(100, 100, 1 << 20);
+        let a = r.admit(addr("10.0.0.1:1")).unwrap();
+        r.accept_failed(&std::io::Error::from_raw_os_error(libc::EMFILE));
+        assert_eq!(a.stop_reason(), Stop::Idle);
+        r.accept_failed(&std::io::Error::from_raw_os_error(libc::ECONNABORTED));
+        assert_eq!(r.rejects.count("evicted_idle"), 1);
+    }
+
+    #[test]
+    fn a_throttle_lets_one_line_through_per_period_and_counts_the_rest() {
+        let t = Throttle::default();
+        let every = u64::try_from(ACCEPT_LOG_EVERY.as_micros()).unwrap();
+        assert_eq!(t.allow(1), Some(0));
+        assert_eq!(t.allow(2), None);
+        assert_eq!(t.allow(every), None);
+        assert_eq!(t.allow(every + 1), Some(2));
     }
 }

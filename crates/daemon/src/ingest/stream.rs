@@ -106,16 +106,14 @@ where
                 ctx.tracker
                     .spawn(connection(stream, peer, ctx.clone(), conn));
             }
-            Err(e) => accept_failed(&e).await,
+            Err(e) => {
+                // Logged (rate-limited); out of descriptors, an idle
+                // connection is closed. Back off so the loop does not spin.
+                ctx.connections.accept_failed(&e);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
         }
     }
-}
-
-/// Logs a failed accept and, for resource exhaustion, backs off briefly so
-/// the loop does not spin.
-async fn accept_failed(e: &std::io::Error) {
-    tracing::error!(error = %e, "accept failed");
-    tokio::time::sleep(Duration::from_millis(100)).await;
 }
 
 /// Reads frames from one connection until it closes, is evicted, or the
