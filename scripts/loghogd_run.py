@@ -131,7 +131,17 @@ class Daemon:
         """Everything written for `app`: live files and rotated ones,
         decompressed; a rotated file present both plain and compressed (a
         compression that finished but did not yet remove the original) is
-        read once."""
+        read once. While the daemon runs, a file can be rotated or
+        compressed between listing and reading: then the listing is read
+        again."""
+        for _ in range(100):
+            try:
+                return self._app_text_once(app)
+            except FileNotFoundError:
+                time.sleep(0.05)
+        return self._app_text_once(app)
+
+    def _app_text_once(self, app):
         out = []
         d = os.path.join(self.logdir, app)
         if not os.path.isdir(d):
