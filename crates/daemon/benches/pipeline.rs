@@ -14,7 +14,7 @@ use loghog_daemon::config::Facilities;
 use loghog_daemon::ingest::rejects::Rejects;
 use loghog_daemon::router::Router;
 use loghog_daemon::storage::rotation::SystemClock;
-use loghog_daemon::storage::writer::{Storage, StorageSettings};
+use loghog_daemon::storage::{Storage, StorageSettings};
 use loghog_proto::{Decode, FLAG_ZLIB, FrameDecoder, Message, compress_payload, encode_frame};
 
 const RECORDS: usize = 1000;
@@ -77,6 +77,7 @@ fn bench(c: &mut Criterion) {
             workdir: dir.path().join("work"),
             format: CompressFormat::Gzip,
             level: 1,
+            max_open_files: loghog_daemon::storage::handle::DEFAULT_MAX_OPEN_FILES,
         },
         Arc::new(SystemClock),
     )

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use loghog_daemon::config::{CompressFormat, Facility};
 use loghog_daemon::storage::rotation::SystemClock;
-use loghog_daemon::storage::writer::{Storage, StorageSettings, WriteBatch};
+use loghog_daemon::storage::{Storage, StorageSettings, WriteBatch};
 use loghog_proto::{Message, encode_frame};
 
 /// A 200-byte body, about the size of a typical log record.
@@ -199,6 +199,7 @@ fn writer(n: usize, c: usize, fsync: bool) -> Duration {
                 workdir: dir.path().join("work"),
                 format: CompressFormat::Gzip,
                 level: 1,
+                max_open_files: loghog_daemon::storage::handle::DEFAULT_MAX_OPEN_FILES,
             },
             Arc::new(SystemClock),
         )
@@ -213,6 +214,7 @@ fn writer(n: usize, c: usize, fsync: bool) -> Duration {
             file_per_host: false,
             secret: None,
             fsync,
+            max_hosts: 1000,
         });
         let path = dir.path().join("logs/bench/root.log");
         let per = n / c;
@@ -238,6 +240,7 @@ fn writer(n: usize, c: usize, fsync: bool) -> Duration {
                             data,
                             records: 1,
                             ack: Some(ack),
+                            wait_for_write: true,
                         })
                         .await
                         .unwrap();

@@ -9,6 +9,8 @@ pub mod ingest;
 pub mod lifecycle;
 pub mod logging;
 pub mod pidfile;
+pub mod preflight;
+pub mod ratelimit;
 pub mod router;
 pub mod server;
 pub mod storage;

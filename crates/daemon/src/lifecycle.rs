@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use nix::unistd::{Gid, Uid, User, chown, geteuid};
 
 use crate::config::DaemonConfig;
+use crate::storage::open_live;
 use crate::storage::state::STATE_FILE_NAME;
-use crate::storage::writer::open_live;
 
 /// Why start-up as another user failed.
 #[derive(Debug, thiserror::Error)]

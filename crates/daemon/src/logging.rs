@@ -20,7 +20,7 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter}
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::config::LogSettings;
-use crate::storage::writer::open_live;
+use crate::storage::open_live;
 
 /// The open internal log file, shared with the formatter's writers.
 #[derive(Clone)]

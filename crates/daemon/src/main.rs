@@ -5,10 +5,10 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use loghog_daemon::config::{Args, DaemonConfig, Facilities, ini, sample};
-use loghog_daemon::ingest::{Listeners, tls};
-use loghog_daemon::pidfile::PidFile;
-use loghog_daemon::{RunContext, daemonize, lifecycle, logging};
+use loghog_daemon::config::{Args, ConfigError, DaemonConfig, Facilities, ini, sample};
+use loghog_daemon::ingest::Listeners;
+use loghog_daemon::pidfile::{self, PidFile};
+use loghog_daemon::{RunContext, daemonize, lifecycle, logging, preflight};
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 
@@ -23,11 +23,10 @@ fn main() -> ExitCode {
     }
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
-    let config = match DaemonConfig::load(&args) {
-        Ok((config, w)) => {
-            warnings.extend(w);
-            Some(config)
-        }
+    let (config, w) = DaemonConfig::load_with_warnings(&args);
+    warnings.extend(w);
+    let config = match config {
+        Ok(config) => Some(config),
         Err(errors) => {
             problems.extend(errors);
             None
@@ -49,34 +48,26 @@ fn main() -> ExitCode {
             None
         }
     });
+    let preflight = config.as_ref().map(preflight::check).unwrap_or_default();
+    warnings.extend(preflight.warnings);
+    problems.extend(preflight.errors);
+    // For --check-config an unusable TLS file is an error like any other; at
+    // start-up it disables only the ssl listeners (see preflight).
+    let tls_error = preflight.tls_error;
+    if args.check_config {
+        problems.extend(tls_error.clone());
+    }
     for w in &warnings {
         eprintln!("loghogd: warning: {w}");
     }
     for p in &problems {
         eprintln!("loghogd: error: {p}");
     }
-    let mut problems_tls = Vec::new();
-    let tls = config.as_ref().and_then(|c| {
-        if c.server.listen_ssl.is_empty() {
-            return None;
-        }
-        let (Some(pem), Some(ca)) = (&c.server.pemfile, &c.server.cacert) else {
-            return None; // DaemonConfig::load already reported it.
-        };
-        match tls::server_config(pem, ca) {
-            Ok(tls) => Some(tls),
-            Err(e) => {
-                eprintln!("loghogd: error: {e}");
-                problems_tls.push(e);
-                None
-            }
-        }
-    });
-    let (Some(config), Some(facilities), true) = (config, facilities, problems_tls.is_empty())
+    let (Some(mut config), Some(facilities), true) = (config, facilities, problems.is_empty())
     else {
         eprintln!(
             "loghogd: {} configuration error(s); not starting",
-            problems.len() + problems_tls.len()
+            problems.len()
         );
         return ExitCode::from(EX_CONFIG);
     };
@@ -88,7 +79,13 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    match start(config, facilities, tls) {
+    if let Some(e) = &tls_error {
+        eprintln!("loghogd: error: {e}");
+        eprintln!("loghogd: starting without the ssl listeners; the plain listeners serve");
+        config.server.listen_ssl.clear();
+    }
+    let tls = preflight.tls;
+    match start(config, facilities, tls, tls_error) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("loghogd: {e:#}");
@@ -98,14 +95,15 @@ fn main() -> ExitCode {
 }
 
 /// Where facilities.conf is when loghogd.conf did not validate: the -F
-/// option, else `[main] facilities_config` read as it stands.
+/// option, else `[main] facilities_config` read as it stands; both relative
+/// to loghogd.conf's directory, as when it validates.
 fn facilities_path_fallback(args: &Args) -> Option<std::path::PathBuf> {
+    let base = args.config.parent().unwrap_or(std::path::Path::new("."));
     if let Some(path) = &args.facilities_config {
-        return Some(path.clone());
+        return Some(base.join(path));
     }
     let (ini, _, _) = ini::read(&args.config);
     let value = &ini.section("main")?.get("facilities_config")?.value;
-    let base = args.config.parent().unwrap_or(std::path::Path::new("."));
     Some(base.join(value))
 }
 
@@ -113,7 +111,17 @@ fn start(
     config: DaemonConfig,
     facilities: Facilities,
     tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    tls_error: Option<ConfigError>,
 ) -> anyhow::Result<()> {
+    // Before binding: a second loghogd would otherwise fail on "address in
+    // use", which does not say that the first one is still running.
+    if let Some(pid) = pidfile::running(&config.pidfile) {
+        anyhow::bail!(
+            "already running (pid {pid}); its pid file is {}: stop that loghogd \
+             first, or give this one another pidfile and other ports",
+            config.pidfile.display()
+        );
+    }
     // SPEC §6 and CRATES.md: directories → bind → fork → pid file → drop
     // privileges → runtime. No thread may exist before the fork.
     let user = lifecycle::resolve_user(config.user.as_deref())?;
@@ -122,6 +130,12 @@ fn start(
     }
     lifecycle::prepare_directories(&config, user.as_ref())?;
     let log = logging::init(Some(&config.log), !config.daemon)?;
+    if let Some(e) = &tls_error {
+        tracing::error!(
+            reason = "tls_config",
+            "ssl listeners not started, plain listeners serve: {e}"
+        );
+    }
     let listeners = Listeners::bind(&config.server.listen, &config.server.listen_ssl)?;
     let readiness = if config.daemon {
         Some(daemonize::detach(i32::from(EX_SOFTWARE))?)

@@ -116,6 +116,14 @@ impl Drop for PidFile {
     }
 }
 
+/// The pid of a live process named in the pid file at `path`, if any: a
+/// daemon already running, found before anything is bound.
+pub fn running(path: &Path) -> Option<i32> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let pid = text.trim().parse::<i32>().ok().filter(|p| *p > 0)?;
+    (pid != std::process::id() as i32 && alive(pid)).then_some(pid)
+}
+
 /// Whether a process with this pid exists (EPERM: it does, owned by another user).
 fn alive(pid: i32) -> bool {
     !matches!(kill(Pid::from_raw(pid), None), Err(Errno::ESRCH))
@@ -124,6 +132,24 @@ fn alive(pid: i32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn running_names_only_a_live_other_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("loghogd.pid");
+        assert_eq!(running(&path), None);
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        std::fs::write(&path, format!("{}\n", child.id())).unwrap();
+        assert_eq!(running(&path), Some(child.id() as i32));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(running(&path), None);
+        std::fs::write(&path, "garbage\n").unwrap();
+        assert_eq!(running(&path), None);
+    }
 
     #[test]
     fn created_exclusively_and_removed_on_drop() {

@@ -5,9 +5,12 @@
 //! and appends the formatted line to the group for its file. When the read
 //! is done the groups go to the writers whole, so records from one read are
 //! written together and records from different peers never mix inside a line.
+//! With `file_per_host`, the hosts a facility has seen are bounded
+//! (`max_hosts`); further hosts share the facility's own file.
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use loghog_proto::{Message, RawFrame, open_payload};
@@ -15,8 +18,9 @@ use tokio::sync::oneshot;
 
 use crate::config::{Facilities, Facility};
 use crate::ingest::rejects::Rejects;
+use crate::ratelimit::RateLimiter;
 use crate::storage::line::{LineClock, live_path};
-use crate::storage::writer::{StorageClosed, StorageHandle, WriteBatch};
+use crate::storage::{StorageClosed, StorageHandle, WriteBatch};
 
 /// Shared, reloadable routing state.
 pub struct Router {
@@ -26,6 +30,10 @@ pub struct Router {
     max_payload: usize,
     storage: StorageHandle,
     rejects: Arc<Rejects>,
+    /// Hosts with a file of their own, by app and facility name.
+    hosts: Mutex<HashMap<String, HashMap<String, HashSet<String>>>>,
+    /// Warnings about hosts over `max_hosts`, rate-limited.
+    notices: RateLimiter,
 }
 
 impl Router {
@@ -46,6 +54,8 @@ impl Router {
             max_payload,
             storage,
             rejects,
+            hosts: Mutex::default(),
+            notices: RateLimiter::default(),
         }
     }
 
@@ -143,22 +153,24 @@ impl Router {
     }
 
     /// Hands the batch's groups to the writers, waiting for room (TCP, TLS).
-    /// Returns receivers that fire once `fsync` facilities have synced.
-    pub async fn commit(
-        &self,
-        batch: &mut Batch,
-    ) -> Result<Vec<oneshot::Receiver<()>>, StorageClosed> {
-        let mut synced = Vec::new();
-        for wb in self.take_batches(batch) {
-            let mut wb = wb;
-            if wb.facility.fsync {
-                let (tx, rx) = oneshot::channel();
-                wb.ack = Some(tx);
-                synced.push(rx);
-            }
+    /// Each file's lines come with an acknowledgement the writer fires once
+    /// it has taken them: written (and synced), for facilities with
+    /// `flush_every = 1` or `fsync`; queued, for the others, unless the file
+    /// cannot be written (then not until it is). See [`Committed`].
+    pub async fn commit(&self, batch: &mut Batch) -> Result<Committed, StorageClosed> {
+        let mut committed = Committed {
+            acks: Vec::new(),
+            wait_now: false,
+        };
+        for mut wb in self.take_batches(batch) {
+            let (tx, rx) = oneshot::channel();
+            wb.ack = Some(tx);
+            wb.wait_for_write = wb.facility.fsync || wb.facility.flush_every <= 1;
+            committed.wait_now |= wb.wait_for_write;
+            committed.acks.push(rx);
             self.storage.write(wb).await?;
         }
-        Ok(synced)
+        Ok(committed)
     }
 
     /// Hands the batch's groups to the writers if they have room; counts and
@@ -181,7 +193,8 @@ impl Router {
             if g.records == 0 {
                 continue;
             }
-            let host = g.facility.file_per_host.then_some(g.host.as_str());
+            let host = (g.facility.file_per_host && self.own_file(&g.facility, &g.host))
+                .then_some(g.host.as_str());
             out.push(WriteBatch {
                 path: live_path(
                     &self.logdir,
@@ -194,10 +207,69 @@ impl Router {
                 data: g.lines,
                 records: g.records,
                 ack: None,
+                wait_for_write: false,
             });
         }
         out
     }
+
+    /// Whether `host` gets (or has) a file of its own: the first
+    /// `max_hosts` distinct hosts a facility sees since start-up do; the
+    /// lines of any further host go to the facility's shared file, with a
+    /// rate-limited warning, so one client cannot open a file per name.
+    fn own_file(&self, facility: &Facility, host: &str) -> bool {
+        let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+        let per_app = match hosts.get_mut(&facility.app) {
+            Some(m) => m,
+            None => hosts.entry(facility.app.clone()).or_default(),
+        };
+        let seen = match per_app.get_mut(&facility.name) {
+            Some(s) => s,
+            None => per_app.entry(facility.name.clone()).or_default(),
+        };
+        if seen.contains(host) {
+            return true;
+        }
+        if seen.len() < facility.max_hosts as usize {
+            seen.insert(host.to_owned());
+            return true;
+        }
+        drop(hosts);
+        let v = self.notices.check("max_hosts");
+        if v.log {
+            tracing::warn!(
+                app = %facility.app,
+                facility = %facility.name,
+                host = %shown(host),
+                max_hosts = facility.max_hosts,
+                suppressed = v.suppressed,
+                reason = "max_hosts",
+                "too many hosts for one file each; this host's lines go to the facility's shared file"
+            );
+        }
+        false
+    }
+}
+
+/// The writers' acknowledgements for one read handed over by [`Router::commit`].
+pub struct Committed {
+    /// One per file the read went to.
+    pub acks: Vec<oneshot::Receiver<()>>,
+    /// Some of the lines wait for their write (`flush_every = 1`, `fsync`):
+    /// await `acks` before reading more, so a `kill -9` loses at most one
+    /// read. Otherwise they may be awaited before the next commit instead,
+    /// so reading overlaps writing yet a connection is never more than one
+    /// read ahead of the writers (which is what pushes it back when a file
+    /// cannot be written).
+    pub wait_now: bool,
+}
+
+/// At most the first 64 characters of a name sent by a client, for a log
+/// line (a host name can be 100 KB).
+fn shown(name: &str) -> &str {
+    name.char_indices()
+        .nth(64)
+        .map_or(name, |(i, _)| &name[..i])
 }
 
 /// Records read together, grouped by destination file.

@@ -22,7 +22,7 @@ use crate::ingest::udp;
 use crate::logging::LogHandle;
 use crate::router::Router;
 use crate::storage::rotation::SystemClock;
-use crate::storage::writer::{Command, Storage, StorageSettings};
+use crate::storage::{Command, Storage, StorageSettings};
 
 /// How long, after `shutdown_timeout` has cut the connections still
 /// reading, they may take to hand what they read to the writers before
@@ -84,6 +84,7 @@ async fn serve(config: DaemonConfig, cx: RunContext) -> Result<(), RunError> {
             workdir: config.workdir.clone(),
             format: config.compressor.format,
             level: config.compressor.level,
+            max_open_files: config.server.max_open_files,
         },
         Arc::new(SystemClock),
     )?;
@@ -109,7 +110,10 @@ async fn serve(config: DaemonConfig, cx: RunContext) -> Result<(), RunError> {
         rejects.clone(),
     ));
     let tracker = TaskTracker::new();
-    crate::ingest::limits::raise_fd_limit(config.server.max_connections);
+    crate::ingest::limits::raise_fd_limit(
+        config.server.max_connections,
+        config.server.max_open_files,
+    );
     let connections = Registry::new(
         Limits {
             max_connections: config.server.max_connections.max(1),

@@ -143,34 +143,59 @@ fn read_log_lenient(path: &std::path::Path) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Regression: with `compress_on_write`, rotated files were named
+/// `root.log.gz.{stamp}` (the original and `ls *.gz` expect
+/// `root.log.{stamp}.gz`), and a `.gz` file past `max_size` waited for its
+/// next write to rotate. Now it is rotated by the timer, under the
+/// original's name, kept as it is (not archived again), and retention
+/// counts backups of both namings.
 #[test]
-fn compress_on_write_backups_are_not_compressed_again() {
-    let d = Daemon::start_with(
-        &one_facility("app", "rotate = size\nmax_size = 30\nbackup_count = 5"),
-        "\n[compressor]\ncompress_on_write = yes\nformat = xz",
-    );
-    let live = d.log("app/root.log.gz");
-    let mut conn = d.connect();
-    conn.write_all(&frame("app", "", "one")).unwrap();
-    assert!(poll(
-        || live.exists() && read_log_lenient(&live).contains("one")
-    ));
-    conn.write_all(&frame("app", "", "two")).unwrap();
-    let dir = d.log("app");
-    let ok = poll(|| file_names(&dir).len() == 2 && read_log_lenient(&live).contains("two"));
-    let names = file_names(&dir);
-    assert!(ok, "{names:?}\n{}", d.output());
-    assert!(names[1].starts_with("root.log.gz.20"), "{names:?}");
-    // Still gzip, as written, and never archived again (no .xz).
-    let mut text = String::new();
-    std::io::Read::read_to_string(
-        &mut flate2::read::MultiGzDecoder::new(std::fs::File::open(dir.join(&names[1])).unwrap()),
-        &mut text,
+fn compress_on_write_backups_are_named_like_the_original_and_rotated_by_the_timer() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("facilities.conf"),
+        one_facility("app", "rotate = size\nmax_size = 100\nbackup_count = 1"),
     )
     .unwrap();
-    assert!(text.ends_with(" - one\n"), "{text}");
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    assert!(file_names(&dir).iter().all(|n| !n.ends_with(".xz")));
+    std::fs::write(
+        dir.path().join("loghogd.conf"),
+        daemon_conf("\n[compressor]\ncompress_on_write = yes\nformat = xz"),
+    )
+    .unwrap();
+    // Backups from earlier versions (old naming) and from the original.
+    let app = dir.path().join("logs/app");
+    std::fs::create_dir_all(&app).unwrap();
+    let old = [
+        "root.log.gz.2020-01-01-00-00-00-000000",
+        "root.log.2020-01-02-00-00-00-000000.gz",
+    ];
+    for name in old {
+        std::fs::write(app.join(name), "old").unwrap();
+    }
+    let d = Daemon::start_in(dir);
+    let live = d.log("app/root.log.gz");
+    // Hex digits of a counter's hash: far more than 100 bytes compressed.
+    let body: String = (0..2000u64)
+        .map(|i| format!("{:x}", i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 60))
+        .collect();
+    d.connect().write_all(&frame("app", "", &body)).unwrap();
+    // No further write: the timer rotates the file, and retention keeps
+    // only the newest backup.
+    let dir = d.log("app");
+    let ok = poll(|| {
+        let names = file_names(&dir);
+        names.len() == 1 && names[0].starts_with("root.log.20") && !names[0].contains("2020")
+    });
+    let names = file_names(&dir);
+    assert!(ok, "{names:?}\n{}", d.output());
+    assert!(!live.exists());
+    let name = &names[0];
+    assert!(
+        name.ends_with(".gz") && name.len() == "root.log.".len() + 26 + 3,
+        "{name}"
+    );
+    let text = read_log(&dir.join(name));
+    assert!(text.ends_with(&format!(" - {body}\n")), "{text}");
 }
 
 #[test]
@@ -259,7 +284,8 @@ fn compression_needs_no_external_tools() {
         .parse()
         .unwrap();
     let mut conn = std::net::TcpStream::connect(addr).unwrap();
-    conn.write_all(&frame("app", "", &"p".repeat(80))).unwrap();
+    // 92 bytes: within max_size, so only the next record rotates it.
+    conn.write_all(&frame("app", "", &"p".repeat(50))).unwrap();
     let logs = dir.path().join("logs/app");
     wait_lines(&logs.join("root.log"), 1);
     conn.write_all(&frame("app", "", "next")).unwrap();

@@ -154,7 +154,7 @@ fn out_of_file_descriptors_idle_connections_make_room_for_new_ones() {
     std::fs::write(dir.path().join("loghogd.conf"), daemon_conf("")).unwrap();
     let d = Daemon::start_in_shell(dir, "ulimit -n 40");
     assert!(
-        d.wait_for_output("open-files limit is below max_connections"),
+        d.wait_for_output("open-files limit is below max_connections + max_open_files"),
         "{}",
         d.output()
     );

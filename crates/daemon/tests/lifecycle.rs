@@ -137,12 +137,12 @@ fn a_second_daemon_is_refused_with_the_running_pid() {
     let pid = pid_in(dir.path()).unwrap();
     let _reaper = Reaper(pid);
 
-    // The failure happens after the fork; the parent still reports it.
+    // Found from the pid file before binding or forking.
     let second = run_detached(dir.path(), &[]);
     assert_eq!(second.status.code(), Some(70));
     let err = String::from_utf8_lossy(&second.stderr);
     assert!(
-        err.contains(&format!("already running as pid {pid}")),
+        err.contains(&format!("already running (pid {pid})")),
         "{err}"
     );
     assert_eq!(pid_in(dir.path()), Some(pid), "the pid file was taken over");

@@ -163,3 +163,42 @@ fn sighup_recreates_a_live_file_moved_away() {
     assert_eq!(bodies(&wait_lines(&live, 1)), ["second"]);
     assert_eq!(bodies(&read_lines(&moved)), ["first"]);
 }
+
+/// Regression: `max_size` was checked once per write round, so a burst went
+/// whole into one file (16.7 KB with `max_size = 4000`). Now the file is
+/// rotated between lines: no file is larger than `max_size` unless it holds
+/// a single line longer than that.
+#[test]
+fn max_size_is_a_maximum_even_for_one_burst() {
+    let d = Daemon::start_with(
+        &one_facility("app", "rotate = size\nmax_size = 4000\nbackup_count = 1000"),
+        GZIP_FAST,
+    );
+    let mut sent: Vec<String> = (0..200)
+        .map(|i| format!("record {i:04} {}", "z".repeat(60)))
+        .collect();
+    // One line longer than max_size goes alone into a file of its own.
+    sent.insert(100, format!("huge {}", "h".repeat(5000)));
+    let burst: Vec<u8> = sent.iter().flat_map(|b| frame("app", "", b)).collect();
+    d.connect().write_all(&burst).unwrap();
+    // Settled: every backup archived, every record somewhere.
+    let ok = poll(|| {
+        let names = file_names(&d.log("app"));
+        names.iter().all(|n| n == "root.log" || n.ends_with(".gz"))
+            && all_bodies(&d, "app").len() == sent.len()
+    });
+    assert!(ok, "{:?}\n{}", file_names(&d.log("app")), d.output());
+    assert_eq!(all_bodies(&d, "app"), sent);
+    let dir = d.log("app");
+    let names = file_names(&dir);
+    assert!(names.len() >= 5, "{names:?}");
+    for name in names.iter().filter(|n| !n.ends_with(".tmp")) {
+        let text = read_log(&dir.join(name));
+        let lines = text.lines().count();
+        assert!(
+            text.len() <= 4000 || lines == 1,
+            "{name}: {} bytes in {lines} lines",
+            text.len()
+        );
+    }
+}

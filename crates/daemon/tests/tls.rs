@@ -28,27 +28,6 @@ fn start_tls(kind: &str) -> Daemon {
     )
 }
 
-/// Sends every golden frame over TLS the way the 0.7 client connects:
-/// verify the server against the CA, not its host name; present the pem.
-const PYTHON_SENDER: &str = r#"
-import socket, ssl, sys
-host, port, ca, pem, hexframes = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-ctx.check_hostname = False
-ctx.verify_mode = ssl.CERT_REQUIRED
-ctx.load_verify_locations(ca)
-if pem != "-":
-    ctx.load_cert_chain(pem)
-with socket.create_connection((host, port)) as raw:
-    with ctx.wrap_socket(raw) as s:
-        for h in hexframes.split(","):
-            s.sendall(bytes.fromhex(h))
-        try:
-            s.unwrap()
-        except OSError:
-            pass
-"#;
-
 fn python_ok() -> bool {
     let ok = Command::new("python3")
         .args(["-c", "import ssl"])
@@ -66,19 +45,13 @@ fn send_with_python(
     pem: Option<&str>,
     frames: &[Vec<u8>],
 ) -> std::process::Output {
-    let hex: Vec<String> = frames
-        .iter()
-        .map(|f| f.iter().map(|b| format!("{b:02x}")).collect())
-        .collect();
-    let pem = pem.map_or("-".to_owned(), |p| data(p).display().to_string());
-    Command::new("python3")
-        .args(["-c", PYTHON_SENDER, "127.0.0.1"])
-        .arg(d.tls.unwrap().port().to_string())
-        .arg(data(&format!("{kind}/localhost-ca.cert")))
-        .arg(pem)
-        .arg(hex.join(","))
-        .output()
-        .unwrap()
+    let pem = pem.map(data);
+    send_tls_with_python(
+        d.tls.unwrap(),
+        &data(&format!("{kind}/localhost-ca.cert")),
+        pem.as_deref(),
+        frames,
+    )
 }
 
 #[test]
@@ -160,7 +133,7 @@ fn a_connection_that_never_says_hello_is_closed_after_the_handshake_timeout() {
 }
 
 #[test]
-fn weak_legacy_certificates_stop_the_daemon_with_advice() {
+fn weak_legacy_certificates_fail_check_config_with_advice() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("facilities.conf"), GOLDEN_FACILITIES).unwrap();
     std::fs::write(
@@ -173,14 +146,13 @@ fn weak_legacy_certificates_stop_the_daemon_with_advice() {
     )
     .unwrap();
     let conf = dir.path().join("loghogd.conf");
-    for extra in [&["--check-config"][..], &[]] {
-        let mut args = vec![std::ffi::OsStr::new("-c"), conf.as_os_str()];
-        args.extend(extra.iter().map(std::ffi::OsStr::new));
-        let (code, _, err) = run_loghogd(&args);
-        assert_eq!(code, 78, "{err}");
-        assert!(err.contains("loghog-server-cert"), "{err}");
-        assert!(err.contains("loghog-server.pem"), "{err}");
-    }
+    // At start-up the same files only turn the ssl listeners off (see
+    // tls_upgrade.rs); --check-config reports them as errors.
+    let (code, _, err) = run_loghogd(&["-c".as_ref(), conf.as_os_str(), "--check-config".as_ref()]);
+    assert_eq!(code, 78, "{err}");
+    assert!(err.contains("loghog-server-cert"), "{err}");
+    assert!(err.contains("loghog-server.pem"), "{err}");
+    assert!(err.contains("[server] pemfile"), "{err}");
 }
 
 /// Regression: with TLS 1.3 session tickets, a client that never reads (as

@@ -1,11 +1,13 @@
-//! A fast path for the one JSON shape clients send: a flat object of
-//! strings and integers.
+//! The JSON parser for the one shape clients send: a flat object of strings
+//! and integers (other values may appear under keys we do not read).
 //!
-//! It borrows every string without escapes and walks the payload once.
-//! Anything it is not sure about (nested values, floats, `null`, duplicate
-//! keys, odd numbers) makes it give up and return `None`; the caller then
-//! parses with serde_json, which also produces the error message. So the
-//! fast path can only ever agree with serde_json or step aside.
+//! It borrows every string without escapes and walks the payload once. It
+//! reads JSON as Python's `json` module does where serde_json would refuse:
+//! a duplicate key takes the last value, a lone surrogate escape (`\udce9`,
+//! what Python 3 makes of undecodable bytes) becomes U+FFFD, and `NaN` or
+//! `Infinity` under an unused key is skipped. Where it is unsure (a used key
+//! with a value of another type, `null`, bad syntax) it returns `None` and
+//! the caller asks serde_json, which also words the error message.
 use std::borrow::Cow;
 
 use crate::message::Wire;
@@ -40,7 +42,7 @@ pub(crate) fn parse(json: &[u8]) -> Option<Wire<'_>> {
                 "hostname" => set(&mut w.hostname, p.string()?)?,
                 "body" => set(&mut w.body, p.string()?)?,
                 "signature" => set(&mut w.signature, p.string()?)?,
-                _ => p.skip_scalar()?,
+                _ => p.skip_value(0)?,
             }
             p.ws();
             match p.bump()? {
@@ -54,14 +56,15 @@ pub(crate) fn parse(json: &[u8]) -> Option<Wire<'_>> {
     (p.i == p.b.len()).then_some(w)
 }
 
-/// A second value for one key is serde's "duplicate field" error: step aside.
+/// Stores a field; a second value for the same key replaces the first, as
+/// in a Python dict (serde would call it a "duplicate field" error).
 fn set<T>(slot: &mut Option<T>, v: T) -> Option<()> {
-    if slot.is_some() {
-        return None;
-    }
     *slot = Some(v);
     Some(())
 }
+
+/// How deeply values under unused keys may nest (serde_json's own limit).
+const MAX_DEPTH: usize = 128;
 
 /// The index of the first byte at or after `i` that ends a plain run of
 /// string bytes: `"`, `\\` or a control character. memchr finds the quote
@@ -165,20 +168,26 @@ impl<'a> Parser<'a> {
         u32::from_str_radix(digits, 16).ok()
     }
 
-    /// After `\u`: one code point, joining a surrogate pair.
+    /// After `\u`: one code point, joining a surrogate pair. A surrogate
+    /// that is not half of a pair is U+FFFD: Python writes lone surrogates
+    /// (`surrogateescape` text) and reads them back, so such a record is
+    /// kept with the replacement character rather than dropped.
     fn unicode_escape(&mut self) -> Option<char> {
         let hi = self.hex4()?;
         match hi {
             0xD800..=0xDBFF => {
-                self.eat(b'\\')?;
-                self.eat(b'u')?;
-                let lo = self.hex4()?;
-                if !(0xDC00..=0xDFFF).contains(&lo) {
-                    return None;
+                if self.b[self.i..].starts_with(b"\\u") {
+                    let pair_start = self.i;
+                    self.i += 2;
+                    if let Some(lo @ 0xDC00..=0xDFFF) = self.hex4() {
+                        return char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00));
+                    }
+                    // Not a low half: the escape after it is read on its own.
+                    self.i = pair_start;
                 }
-                char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
+                Some(char::REPLACEMENT_CHARACTER)
             }
-            0xDC00..=0xDFFF => None,
+            0xDC00..=0xDFFF => Some(char::REPLACEMENT_CHARACTER),
             _ => char::from_u32(hi),
         }
     }
@@ -212,19 +221,96 @@ impl<'a> Parser<'a> {
         Some(v)
     }
 
-    /// Skips the value of a key we do not use: a string, an integer, or
-    /// `true`/`false`. Anything else steps aside to serde.
-    fn skip_scalar(&mut self) -> Option<()> {
+    /// Skips a number in JSON's full grammar (fraction, exponent, any size).
+    fn number(&mut self) -> Option<()> {
+        if self.peek() == Some(b'-') {
+            self.i += 1;
+        }
+        let digits = |p: &mut Self| {
+            let start = p.i;
+            while let Some(b'0'..=b'9') = p.peek() {
+                p.i += 1;
+            }
+            p.i - start
+        };
+        match self.peek()? {
+            b'0' => self.i += 1,
+            b'1'..=b'9' => {
+                digits(self);
+            }
+            _ => return None,
+        }
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            (digits(self) > 0).then_some(())?;
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.i += 1;
+            }
+            (digits(self) > 0).then_some(())?;
+        }
+        Some(())
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        self.b[self.i..].starts_with(word).then_some(())?;
+        self.i += word.len();
+        Some(())
+    }
+
+    /// Skips the value of a key we do not use: any JSON value, plus the
+    /// `NaN`, `Infinity` and `-Infinity` that Python writes for floats.
+    fn skip_value(&mut self, depth: usize) -> Option<()> {
         match self.peek()? {
             b'"' => self.string().map(drop),
-            b'-' | b'0'..=b'9' => self.int().map(drop),
-            b't' if self.b[self.i..].starts_with(b"true") => {
-                self.i += 4;
-                Some(())
+            b'-' if self.b[self.i + 1..].starts_with(b"Infinity") => self.literal(b"-Infinity"),
+            b'-' | b'0'..=b'9' => self.number(),
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            b'N' => self.literal(b"NaN"),
+            b'I' => self.literal(b"Infinity"),
+            b'[' if depth < MAX_DEPTH => {
+                self.i += 1;
+                self.ws();
+                if self.peek()? == b']' {
+                    self.i += 1;
+                    return Some(());
+                }
+                loop {
+                    self.ws();
+                    self.skip_value(depth + 1)?;
+                    self.ws();
+                    match self.bump()? {
+                        b',' => {}
+                        b']' => return Some(()),
+                        _ => return None,
+                    }
+                }
             }
-            b'f' if self.b[self.i..].starts_with(b"false") => {
-                self.i += 5;
-                Some(())
+            b'{' if depth < MAX_DEPTH => {
+                self.i += 1;
+                self.ws();
+                if self.peek()? == b'}' {
+                    self.i += 1;
+                    return Some(());
+                }
+                loop {
+                    self.ws();
+                    self.string()?;
+                    self.ws();
+                    self.eat(b':')?;
+                    self.ws();
+                    self.skip_value(depth + 1)?;
+                    self.ws();
+                    match self.bump()? {
+                        b',' => {}
+                        b'}' => return Some(()),
+                        _ => return None,
+                    }
+                }
             }
             _ => None,
         }
@@ -240,7 +326,8 @@ mod tests {
         serde_json::from_slice(json).ok()
     }
 
-    /// The fast path either agrees with serde_json or steps aside.
+    /// Where serde_json accepts, the parser agrees with it or steps aside;
+    /// it may accept more only in the Python ways listed in the module doc.
     fn agrees(json: &[u8]) -> bool {
         match parse(json) {
             Some(fast) => {
@@ -281,21 +368,64 @@ mod tests {
             br#"{"stamp": 01}"#,
             br#"{"stamp": 99999999999999999999}"#,
             br#"{"hostname": null}"#,
-            br#"{"extra": [1, 2]}"#,
-            br#"{"extra": {"a": 1}}"#,
-            br#"{"body": "a", "body": "b"}"#,
-            br#"{"body": "\ud800"}"#,
-            br#"{"body": "\udc00x"}"#,
+            br#"{"body": ["a"]}"#,
             br#"{"body": "\x"}"#,
+            br#"{"body": "\ud800\u12"}"#,
             b"{\"body\": \"tab\there\"}",
             br#"{"body": "a",}"#,
             br#"{"body": "a"} x"#,
+            br#"{"extra": [1,]}"#,
+            br#"{"extra": {"a" 1}}"#,
+            br#"{"extra": 1.}"#,
+            br#"{"extra": -}"#,
+            br#"{"extra": nul}"#,
             br#"[1]"#,
             b"{\"body\": \"\xff\"}",
             br#"{"body": "unterminated"#,
         ] {
             assert!(!agrees(json), "{}", String::from_utf8_lossy(json));
         }
+        let deep = format!(r#"{{"extra": {}{}}}"#, "[".repeat(200), "]".repeat(200));
+        assert!(parse(deep.as_bytes()).is_none(), "nesting is bounded");
+    }
+
+    #[test]
+    fn any_value_under_an_unused_key_is_skipped() {
+        for json in [
+            &br#"{"extra": [1, {"a": [null, 2.5e-3]}, "x"], "body": "b"}"#[..],
+            br#"{"extra": {}, "more": [], "n": -0.5E+2, "z": null, "body": "b"}"#,
+        ] {
+            assert!(agrees(json), "{}", String::from_utf8_lossy(json));
+            assert_eq!(parse(json).and_then(|w| w.body).as_deref(), Some("b"));
+        }
+    }
+
+    #[test]
+    fn json_as_python_writes_it() {
+        // Duplicate keys: the last value wins, as in a Python dict.
+        let w = parse(br#"{"body": "a", "stamp": 1, "body": "b", "stamp": 2}"#).unwrap();
+        assert_eq!((w.body.as_deref(), w.stamp), (Some("b"), Some(2)));
+        // Lone surrogates (Python 3's surrogateescape for undecodable bytes)
+        // become U+FFFD; a real pair still joins.
+        for (json, want) in [
+            (&br#"{"body": "caf\udce9!"}"#[..], "caf\u{fffd}!"),
+            (br#"{"body": "\ud800"}"#, "\u{fffd}"),
+            (br#"{"body": "\ud800x"}"#, "\u{fffd}x"),
+            (br#"{"body": "\ud800\u0041"}"#, "\u{fffd}A"),
+            (br#"{"body": "\ud800\ud800\udc00"}"#, "\u{fffd}\u{10000}"),
+            (br#"{"body": "\udc00\ud83d\ude00"}"#, "\u{fffd}\u{1f600}"),
+        ] {
+            let w = parse(json).unwrap_or_else(|| panic!("{}", String::from_utf8_lossy(json)));
+            assert_eq!(
+                w.body.as_deref(),
+                Some(want),
+                "{}",
+                String::from_utf8_lossy(json)
+            );
+        }
+        // Python's json.dumps writes NaN and Infinity for such floats.
+        let w = parse(br#"{"a": NaN, "b": Infinity, "c": -Infinity, "body": ""}"#).unwrap();
+        assert_eq!(w.body.as_deref(), Some(""));
     }
 
     #[test]

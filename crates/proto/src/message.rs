@@ -185,6 +185,18 @@ mod tests {
     }
 
     #[test]
+    fn python_json_is_read_as_python_reads_it() {
+        // A Python 3 app logging undecodable bytes (surrogateescape) sends
+        // a lone surrogate; a hand-built dict may repeat a key.
+        let m = Message::parse(
+            br#"{"version": 1, "app_id": "a", "module": "m", "stamp": 1, "nsecs": 2, "body": "first", "extra": [null, 1.5], "body": "caf\udce9"}"#,
+        )
+        .unwrap();
+        assert_eq!(m.body, "caf\u{fffd}");
+        assert_eq!((m.app_id.as_ref(), m.stamp), ("a", 1));
+    }
+
+    #[test]
     fn json_round_trip_with_signature() {
         let mut m = Message {
             version: 1,

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 const FRAMES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/interop/loghog-0.7-frames.json"
+    "/tests/data/loghog-0.7-frames.json"
 );
 
 struct Golden {
@@ -20,7 +20,8 @@ struct Golden {
 }
 
 fn golden() -> Vec<Golden> {
-    let text = std::fs::read_to_string(FRAMES).expect("shared/interop frames beside the checkout");
+    let text = std::fs::read_to_string(FRAMES)
+        .expect("the vendored golden frames in crates/proto/tests/data");
     let all: Vec<Value> = serde_json::from_str(&text).unwrap();
     assert!(all.len() >= 7, "expected the seven recorded frames");
     all.into_iter()

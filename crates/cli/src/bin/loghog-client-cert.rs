@@ -11,7 +11,8 @@ use loghog_cli::certs::{self, KeyType};
 /// Writes {name}.pem (key + certificate, 0600) into the current directory,
 /// signed by the CA key {ca-name}-ca.key and its certificate {ca-name}-ca.cert.
 /// Without ca-dir the CA is looked for in ., /etc/loghogd, /etc/loghogd/certs
-/// and /usr/local/etc/loghogd.
+/// and /usr/local/etc/loghogd. Run through sudo, the file is given to the
+/// user who ran sudo.
 #[derive(Parser)]
 #[command(version)]
 struct Args {
@@ -39,14 +40,19 @@ fn main() -> ExitCode {
     };
     let result = certs::find_ca(args.ca_dir.as_deref(), &args.ca_name).and_then(|ca| {
         println!("using CA {} and {}", ca.key.display(), ca.cert.display());
-        certs::make_client_file(Path::new("."), &args.name, &ca, key_type, args.force)
+        let path = certs::make_client_file(Path::new("."), &args.name, &ca, key_type, args.force)?;
+        let owner = certs::give_to_sudo_user(&path)?;
+        Ok((path, owner))
     });
     match result {
-        Ok(path) => {
+        Ok((path, owner)) => {
             println!(
                 "wrote {} (client key and certificate: keep it secret)",
                 path.display()
             );
+            if let Some(owner) = owner {
+                println!("gave {} to {owner} (mode 0600)", path.display());
+            }
             ExitCode::SUCCESS
         }
         Err(err) => {

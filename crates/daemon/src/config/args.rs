@@ -1,8 +1,9 @@
 //! The loghogd command line (SPEC §3).
 //!
 //! Options here override loghogd.conf; relative paths given here are taken
-//! from the current directory (not from the config file's directory), as a
-//! user typing them would expect.
+//! from the current directory, as a user typing them would expect, except
+//! `-F`, which is taken from loghogd.conf's directory as the original did
+//! (existing init scripts pass `-F facilities.conf` and rely on it).
 
 use std::path::PathBuf;
 
@@ -23,7 +24,8 @@ pub struct Args {
     #[arg(short = 'c', long = "config", value_name = "FILE", default_value = DEFAULT_CONFIG)]
     pub config: PathBuf,
 
-    /// The facilities file (overrides [main] facilities_config).
+    /// The facilities file (overrides [main] facilities_config); a relative
+    /// path is taken from the directory of the config file.
     #[arg(short = 'F', long = "facilities-config", value_name = "FILE")]
     pub facilities_config: Option<PathBuf>,
 
@@ -35,6 +37,11 @@ pub struct Args {
     /// Detach and run in the background (overrides [main] daemon).
     #[arg(short = 'd', long = "daemon")]
     pub daemon: bool,
+
+    /// Stay in the foreground even if [main] daemon = yes (for service
+    /// managers such as systemd, which supervise the process they start).
+    #[arg(short = 'f', long = "foreground", conflicts_with = "daemon")]
+    pub foreground: bool,
 
     /// The internal log file (overrides [log] filename).
     #[arg(short = 'l', long = "log", value_name = "FILE")]
@@ -73,6 +80,7 @@ impl Default for Args {
             facilities_config: None,
             check_config: false,
             daemon: false,
+            foreground: false,
             log: None,
             log_dir: None,
             pid: None,
@@ -144,6 +152,7 @@ mod tests {
                 facilities_config: Some("f.conf".into()),
                 check_config: true,
                 daemon: true,
+                foreground: false,
                 log: Some("x.log".into()),
                 log_dir: Some("logs".into()),
                 pid: Some("p.pid".into()),
@@ -174,6 +183,13 @@ mod tests {
         assert_eq!(long.log, Some("y.log".into()));
         assert_eq!(long.log_dir, Some("d".into()));
         assert_eq!(long.pid, Some("q.pid".into()));
+    }
+
+    #[test]
+    fn foreground_and_daemon_exclude_each_other() {
+        let args = Args::try_parse_from(["loghogd", "-f"]).expect("parses");
+        assert!(args.foreground && !args.daemon);
+        assert!(Args::try_parse_from(["loghogd", "--foreground", "-d"]).is_err());
     }
 
     #[test]

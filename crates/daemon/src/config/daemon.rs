@@ -2,7 +2,8 @@
 //! command line.
 //!
 //! Paths in the file are relative to the file's directory; paths on the
-//! command line are relative to the current directory. A relative `pidfile`
+//! command line are relative to the current directory, except `-F`, which
+//! the original also took from the file's directory. A relative `pidfile`
 //! is placed in `rundir` (that is what rundir is for), and the internal log
 //! defaults to `{logdir}/loghogd.log` so that moving logdir moves it too.
 //! Validation reads every key and reports every problem before giving up.
@@ -33,6 +34,8 @@ pub const DEFAULT_PORT_SSL: u16 = 5577;
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 1 << 20;
 /// Default `[server] max_connections`.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// Default `[server] max_open_files`.
+pub const DEFAULT_MAX_OPEN_FILES: usize = crate::storage::handle::DEFAULT_MAX_OPEN_FILES;
 /// Default `[server] handshake_timeout`.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default `[server] max_connections_per_peer`: generous, because every
@@ -78,6 +81,7 @@ const KNOWN: &[(&str, &[&str])] = &[
             "max_connections_per_peer",
             "max_buffered_bytes",
             "shutdown_timeout",
+            "max_open_files",
         ],
     ),
 ];
@@ -107,6 +111,21 @@ pub struct DaemonConfig {
     pub compressor: CompressorSettings,
     /// Listeners and limits.
     pub server: ServerSettings,
+    /// Where some settings were read, for messages about their values.
+    pub lines: SettingLines,
+}
+
+/// The loghogd.conf line of settings whose values are checked after
+/// loading (the user exists, the TLS files work); 0 when the value came
+/// from the command line or the default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SettingLines {
+    /// `[main] user`.
+    pub user: usize,
+    /// `[server] pemfile`.
+    pub pemfile: usize,
+    /// `[server] cacert`.
+    pub cacert: usize,
 }
 
 /// `[log]`: the daemon's internal log.
@@ -195,6 +214,9 @@ pub struct ServerSettings {
     /// After SIGTERM, connections read for at most this long; what is still
     /// arriving then is cut (and counted).
     pub shutdown_timeout: Duration,
+    /// At most this many log files open at once (the least recently used
+    /// is closed to open another).
+    pub max_open_files: usize,
 }
 
 /// Which address family an address list accepts.
@@ -256,7 +278,12 @@ impl<'a> Reader<'a> {
             Some(entry) => match parse(&entry.value) {
                 Ok(v) => v,
                 Err(why) => {
-                    self.error(entry.line, format!("[{section}] {key}: {why}"));
+                    let from = if entry.inherited {
+                        " (from [DEFAULT])"
+                    } else {
+                        ""
+                    };
+                    self.error(entry.line, format!("[{section}] {key}{from}: {why}"));
                     default
                 }
             },
@@ -310,9 +337,21 @@ impl DaemonConfig {
     /// Reads `args.config`, applies the command-line overrides and validates
     /// everything, collecting all errors (and warnings such as unknown keys).
     pub fn load(args: &Args) -> Result<(DaemonConfig, Vec<ConfigWarning>), Vec<ConfigError>> {
-        let path = cli_path(&args.config).map_err(|e| vec![e])?;
+        let (config, warnings) = Self::load_with_warnings(args);
+        config.map(|c| (c, warnings))
+    }
+
+    /// Like [`DaemonConfig::load`], but the warnings come back also when
+    /// there are errors, so that `--check-config` can show them together.
+    pub fn load_with_warnings(
+        args: &Args,
+    ) -> (Result<DaemonConfig, Vec<ConfigError>>, Vec<ConfigWarning>) {
+        let path = match cli_path(&args.config) {
+            Ok(path) => path,
+            Err(e) => return (Err(vec![e]), Vec::new()),
+        };
         let (ini, errors, warnings) = ini::read(&path);
-        Self::from_ini(&path, &ini, args, errors, warnings)
+        Self::from_ini_with_warnings(&path, &ini, args, errors, warnings)
     }
 
     /// Like [`DaemonConfig::load`] for text already read from `path`.
@@ -331,9 +370,21 @@ impl DaemonConfig {
         ini: &Ini,
         args: &Args,
         errors: Vec<ConfigError>,
-        mut warnings: Vec<ConfigWarning>,
+        warnings: Vec<ConfigWarning>,
     ) -> Result<(DaemonConfig, Vec<ConfigWarning>), Vec<ConfigError>> {
+        let (config, warnings) = Self::from_ini_with_warnings(path, ini, args, errors, warnings);
+        config.map(|c| (c, warnings))
+    }
+
+    fn from_ini_with_warnings(
+        path: &Path,
+        ini: &Ini,
+        args: &Args,
+        errors: Vec<ConfigError>,
+        mut warnings: Vec<ConfigWarning>,
+    ) -> (Result<DaemonConfig, Vec<ConfigError>>, Vec<ConfigWarning>) {
         warn_unknown(ini, path, &mut warnings);
+        warnings.sort_by_key(|w| w.line);
         let base = path.parent().unwrap_or(Path::new("/"));
         let mut r = Reader {
             ini,
@@ -433,6 +484,9 @@ impl DaemonConfig {
             DEFAULT_SHUTDOWN_TIMEOUT,
             parse_seconds,
         );
+        let max_open_files = r.value("server", "max_open_files", DEFAULT_MAX_OPEN_FILES, |v| {
+            positive::<usize>(v, "a number of files")
+        });
 
         if !listen_ssl.is_empty() {
             let line = ["listen_ipv4_ssl", "listen_ipv6_ssl"]
@@ -451,7 +505,11 @@ impl DaemonConfig {
             }
         }
 
-        // Command-line overrides, relative to the current directory.
+        // -F is taken from loghogd.conf's directory, as the original did
+        // (it joined every facilities_config, wherever it came from, to that
+        // directory); an absolute -F is used as it is.
+        let facilities_override = args.facilities_config.as_ref().map(|p| base.join(p));
+        // The other command-line overrides: relative to the current directory.
         let mut cli = |p: &Option<PathBuf>| -> Option<PathBuf> {
             p.as_ref().and_then(|p| match cli_path(p) {
                 Ok(abs) => Some(abs),
@@ -464,7 +522,6 @@ impl DaemonConfig {
         let workdir = cli(&args.work_dir).unwrap_or(workdir);
         let logdir = cli(&args.log_dir).unwrap_or(logdir);
         let rundir = cli(&args.run_dir).unwrap_or(rundir);
-        let facilities_override = cli(&args.facilities_config);
         let pid_override = cli(&args.pid);
         let log_override = cli(&args.log);
         let facilities_config = match facilities_override.or(facilities_config) {
@@ -483,16 +540,25 @@ impl DaemonConfig {
         let log_filename = log_override
             .or(log_filename)
             .unwrap_or_else(|| logdir.join("loghogd.log"));
+        let line_of = |section, key| r.entry(section, key).map_or(0, |e| e.line);
+        let lines = SettingLines {
+            user: if args.user.as_deref().is_some_and(|u| !u.is_empty()) {
+                0
+            } else {
+                line_of("main", "user")
+            },
+            pemfile: line_of("server", "pemfile"),
+            cacert: line_of("server", "cacert"),
+        };
         let user = args.user.clone().filter(|u| !u.is_empty()).or(user);
 
         if !r.errors.is_empty() {
             r.errors.sort_by_key(|e| e.line);
-            return Err(r.errors);
+            return (Err(r.errors), warnings);
         }
-        warnings.sort_by_key(|w| w.line);
         let config = DaemonConfig {
             path: path.to_path_buf(),
-            daemon: daemon || args.daemon,
+            daemon: (daemon || args.daemon) && !args.foreground,
             user,
             workdir,
             logdir,
@@ -521,9 +587,11 @@ impl DaemonConfig {
                 max_connections_per_peer,
                 max_buffered_bytes,
                 shutdown_timeout,
+                max_open_files,
             },
+            lines,
         };
-        Ok((config, warnings))
+        (Ok(config), warnings)
     }
 }
 
@@ -539,6 +607,22 @@ fn cli_path(p: &Path) -> Result<PathBuf, ConfigError> {
 }
 
 fn warn_unknown(ini: &Ini, path: &Path, warnings: &mut Vec<ConfigWarning>) {
+    // A [DEFAULT] key lands in every section; it is a typo only if no
+    // section knows it.
+    if let Some(defaults) = &ini.defaults {
+        for entry in &defaults.entries {
+            if !KNOWN
+                .iter()
+                .any(|(_, keys)| keys.contains(&entry.key.as_str()))
+            {
+                warnings.push(ConfigWarning::new(
+                    path,
+                    entry.line,
+                    format!("unknown key '{}' in [DEFAULT] is ignored", entry.key),
+                ));
+            }
+        }
+    }
     for section in &ini.sections {
         match KNOWN.iter().find(|(name, _)| *name == section.name) {
             None => warnings.push(ConfigWarning::new(
@@ -550,7 +634,7 @@ fn warn_unknown(ini: &Ini, path: &Path, warnings: &mut Vec<ConfigWarning>) {
                 for entry in section
                     .entries
                     .iter()
-                    .filter(|e| !keys.contains(&e.key.as_str()))
+                    .filter(|e| !e.inherited && !keys.contains(&e.key.as_str()))
                 {
                     warnings.push(ConfigWarning::new(
                         path,
@@ -783,6 +867,7 @@ mod tests {
         assert_eq!(c.server.cacert, None);
         assert_eq!(c.server.max_message_size, 1_048_576);
         assert_eq!(c.server.max_connections, 10_000);
+        assert_eq!(c.server.max_open_files, 256);
         assert_eq!(c.server.handshake_timeout, Duration::from_secs(10));
         assert_eq!(c.server.max_connections_per_peer, 1_000);
         assert_eq!(c.server.max_buffered_bytes, 256 << 20);
@@ -900,7 +985,11 @@ mod tests {
         let (c, _) = DaemonConfig::parse(Path::new(CONF), text, &args).expect("valid");
         assert!(c.daemon);
         assert_eq!(c.user.as_deref(), Some("nobody"));
-        assert_eq!(c.facilities_config, cwd.join("my/fac.conf"));
+        // -F alone is taken from loghogd.conf's directory, as the original did.
+        assert_eq!(
+            c.facilities_config,
+            PathBuf::from("/etc/loghogd/my/fac.conf")
+        );
         assert_eq!(c.log.filename, cwd.join("own.log"));
         assert_eq!(c.logdir, PathBuf::from("/abs/logs"));
         assert_eq!(c.pidfile, cwd.join("x.pid"));
@@ -922,6 +1011,36 @@ mod tests {
         };
         let (c, _) = DaemonConfig::parse(Path::new(CONF), "", &args).expect("valid");
         assert_eq!(c.facilities_config, PathBuf::from("/x/f.conf"));
+    }
+
+    #[test]
+    fn default_section_applies_to_the_sections_present() {
+        let c = ok(
+            "[DEFAULT]\nlevel = 9\nlogdir = /from/default\nformat = gzip\n\
+                    [main]\nfacilities_config = f.conf\n[compressor]\nlevel = 1\n",
+        );
+        assert_eq!(c.logdir, PathBuf::from("/from/default"));
+        assert_eq!(c.compressor.level, 1, "a section's own value wins");
+        assert_eq!(c.compressor.format, CompressFormat::Gzip);
+        // [log] is absent, so the default level does not reach it (as in
+        // Python, where a missing section has no options).
+        assert_eq!(c.log.level, LevelFilter::INFO);
+        // A bad default is blamed on its [DEFAULT] line, naming the section
+        // that read it.
+        let e = errors("[DEFAULT]\nlevel = 7\n[main]\nfacilities_config = f.conf\n[log]\n");
+        assert_eq!(e.len(), 1, "{e:#?}");
+        assert!(
+            e[0].contains(":2: ") && e[0].contains("[log] level (from [DEFAULT])"),
+            "{}",
+            e[0]
+        );
+        // Only a key no section knows is warned about, once.
+        let (_, w) = load(
+            "[DEFAULT]\nlevel = 5\nbogus = 1\n[main]\nfacilities_config = f.conf\n[compressor]\n",
+        )
+        .expect("valid");
+        assert_eq!(w.len(), 1, "{w:#?}");
+        assert!(w[0].to_string().contains(":3: ") && w[0].message.contains("'bogus'"));
     }
 
     #[test]

@@ -5,6 +5,9 @@
 //! (`web.requests`, never `root.web.requests`), so `resolve` can find the
 //! longest configured prefix of a message's module with a few hash lookups
 //! on borrowed slices of the module string: no allocation per record.
+//! The file means what it meant to the original (Python): `[DEFAULT]` keys
+//! apply to every section that does not set them, `max_size = 0` and
+//! `flush_every = 0` are accepted, and an empty `secret =` turns signing off.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -21,9 +24,14 @@ const KNOWN_KEYS: &[&str] = &[
     "max_size",
     "flush_every",
     "file_per_host",
+    "max_hosts",
     "secret",
     "fsync",
 ];
+
+/// Default `max_hosts`: distinct hosts with a file of their own per
+/// `file_per_host` facility.
+pub const DEFAULT_MAX_HOSTS: u32 = 1000;
 
 /// One facility: the settings of one log file (or one per host).
 #[derive(Debug, Clone, PartialEq)]
@@ -36,14 +44,20 @@ pub struct Facility {
     pub schedule: Option<Schedule>,
     /// How many rotated files to keep (at least 1).
     pub backup_count: u32,
-    /// Rotate when the file reaches this many bytes.
+    /// Rotate when the file reaches this many bytes; `None` (or `max_size =
+    /// 0` in the file, as the original read it) is no size limit.
     pub max_size: Option<u64>,
-    /// Hand data to the OS after at most this many messages (at least 1).
+    /// Hand data to the OS after at most this many messages (at least 1;
+    /// `flush_every = 0` in the file means 1, as in the original).
     pub flush_every: u32,
     /// One file per sending host.
     pub file_per_host: bool,
+    /// With `file_per_host`: at most this many hosts get a file of their
+    /// own; records of further hosts go to the facility's shared file.
+    pub max_hosts: u32,
     /// If set, every message must carry a valid HMAC-MD5 signature. An
-    /// empty `secret =` counts as unset (a module then inherits the root's).
+    /// empty `secret =` turns signing off, also in a module whose root has
+    /// a secret (the original's meaning).
     pub secret: Option<String>,
     /// fdatasync each batch before accepting more for this file.
     pub fsync: bool,
@@ -75,9 +89,12 @@ struct Settings {
     has_rotate: bool,
     backup_count: Option<u32>,
     has_backup_count: bool,
+    /// `Some(0)` is an explicit "no size limit" that overrides the root's.
     max_size: Option<u64>,
     flush_every: Option<u32>,
+    max_hosts: Option<u32>,
     file_per_host: Option<bool>,
+    /// `Some("")` is an explicit "no signing" that overrides the root's.
     secret: Option<String>,
     fsync: Option<bool>,
 }
@@ -138,10 +155,27 @@ impl Facilities {
             }
         }
 
+        if let Some(defaults) = &ini.defaults {
+            for entry in defaults
+                .entries
+                .iter()
+                .filter(|e| !KNOWN_KEYS.contains(&e.key.as_str()))
+            {
+                warnings.push(ConfigWarning::new(
+                    path,
+                    entry.line,
+                    format!("unknown key '{}' in [DEFAULT] is ignored", entry.key),
+                ));
+            }
+        }
         let settings: Vec<Settings> = headers
             .iter()
             .map(|h| read_settings(path, h.section, &mut errors, &mut warnings))
             .collect();
+        // A bad value in [DEFAULT] is found once per section that sees it;
+        // report it once.
+        let mut seen = std::collections::HashSet::new();
+        errors.retain(|e| seen.insert((e.line, e.message.clone())));
 
         let mut apps: HashMap<String, App> = HashMap::new();
         // Roots first, so modules can inherit from them.
@@ -334,7 +368,12 @@ fn read_settings(
     let mut s = Settings::default();
     for entry in &section.entries {
         let v = entry.value.as_str();
-        let name = &section.name;
+        // A value from [DEFAULT] is blamed on [DEFAULT], where it is written.
+        let name = if entry.inherited {
+            ini::DEFAULT_SECTION
+        } else {
+            section.name.as_str()
+        };
         let mut bad = |why: String| {
             errors.push(ConfigError::new(
                 path,
@@ -361,13 +400,22 @@ fn read_settings(
                     _ => bad(format!("'{v}' is not a positive whole number of files")),
                 }
             }
+            // 0 was accepted by the original and meant "no size limit".
             "max_size" => match v.parse::<u64>() {
-                Ok(n) if n > 0 => s.max_size = Some(n),
-                _ => bad(format!("'{v}' is not a positive whole number of bytes")),
+                Ok(n) => s.max_size = Some(n),
+                _ => bad(format!(
+                    "'{v}' is not a whole number of bytes (0 for no limit)"
+                )),
             },
+            // 0 was accepted by the original; it hands every write to the
+            // OS at once, which is what 1 means.
             "flush_every" => match v.parse::<u32>() {
-                Ok(n) if n > 0 => s.flush_every = Some(n),
-                _ => bad(format!("'{v}' is not a positive whole number of messages")),
+                Ok(n) => s.flush_every = Some(n.max(1)),
+                _ => bad(format!("'{v}' is not a whole number of messages")),
+            },
+            "max_hosts" => match v.parse::<u32>() {
+                Ok(n) if n > 0 => s.max_hosts = Some(n),
+                _ => bad(format!("'{v}' is not a positive whole number of hosts")),
             },
             "file_per_host" | "fsync" => match parse_bool(v) {
                 Some(b) if entry.key == "fsync" => s.fsync = Some(b),
@@ -376,14 +424,17 @@ fn read_settings(
                     "'{v}' is not a boolean (yes/no, true/false, on/off, 1/0)"
                 )),
             },
-            // An empty secret counts as unset, so a module section cannot
-            // switch off its app's secret by accident.
-            "secret" => s.secret = (!v.is_empty()).then(|| v.to_string()),
-            other if !KNOWN_KEYS.contains(&other) => warnings.push(ConfigWarning::new(
-                path,
-                entry.line,
-                format!("unknown key '{other}' in [{name}] is ignored"),
-            )),
+            // Kept even when empty: `secret =` in a module section turns
+            // signing off there instead of inheriting the root's secret.
+            "secret" => s.secret = Some(v.to_string()),
+            // Unknown keys from [DEFAULT] were warned about once already.
+            other if !KNOWN_KEYS.contains(&other) && !entry.inherited => {
+                warnings.push(ConfigWarning::new(
+                    path,
+                    entry.line,
+                    format!("unknown key '{other}' in [{name}] is ignored"),
+                ))
+            }
             _ => {}
         }
     }
@@ -415,12 +466,15 @@ fn build(
             format!("[{name}] is missing the required key 'backup_count' (e.g. backup_count = 14)"),
         ));
     }
-    let max_size = s.max_size.or(root.and_then(|r| r.max_size));
+    let max_size = s
+        .max_size
+        .or(root.and_then(|r| r.max_size))
+        .filter(|&n| n > 0);
     if let (Some((None, rotate_line)), None) = (&s.rotate, max_size) {
         errors.push(ConfigError::new(
             path,
             *rotate_line,
-            format!("[{name}] rotate = size needs max_size (in bytes)"),
+            format!("[{name}] rotate = size needs a max_size above 0 (in bytes)"),
         ));
     }
     let (Some((schedule, _)), Some(backup_count)) = (&s.rotate, s.backup_count) else {
@@ -452,6 +506,10 @@ fn build(
             .file_per_host
             .or(root.and_then(|r| r.file_per_host))
             .unwrap_or(false),
+        max_hosts: s
+            .max_hosts
+            .or(root.and_then(|r| r.max_hosts))
+            .unwrap_or(DEFAULT_MAX_HOSTS),
         secret,
         fsync: s.fsync.or(root.and_then(|r| r.fsync)).unwrap_or(false),
     })
@@ -495,6 +553,7 @@ mod tests {
         assert_eq!(root.max_size, None);
         assert_eq!(root.flush_every, 1);
         assert!(!root.file_per_host);
+        assert_eq!(root.max_hosts, DEFAULT_MAX_HOSTS);
         assert_eq!(root.secret, None);
         assert!(!root.fsync);
         assert_eq!(f.apps().collect::<Vec<_>>(), vec!["my-first-app"]);
@@ -523,10 +582,10 @@ mod tests {
     fn inheritance_from_the_root_section() {
         let f = ok(
             "[app]\nrotate = size\nbackup_count = 5\nmax_size = 100\nflush_every = 7\n\
-                    file_per_host = yes\nsecret = root-secret\nfsync = yes\n\
+                    file_per_host = yes\nmax_hosts = 20\nsecret = root-secret\nfsync = yes\n\
                     [app:web]\nrotate = hourly\nbackup_count = 2\n\
                     [app:cron]\nrotate = size\nbackup_count = 9\nmax_size = 50\nflush_every = 1\n\
-                    file_per_host = no\nsecret = own\nfsync = no\n",
+                    file_per_host = no\nmax_hosts = 3\nsecret = own\nfsync = no\n",
         );
         let web = f.resolve("app", "web").expect("configured");
         assert_eq!(web.name, "web");
@@ -540,6 +599,7 @@ mod tests {
         assert_eq!(web.max_size, Some(100));
         assert_eq!(web.flush_every, 7);
         assert!(web.file_per_host);
+        assert_eq!(web.max_hosts, 20);
         assert_eq!(web.secret.as_deref(), Some("root-secret"));
         assert!(web.fsync);
         // Own values win over inherited ones.
@@ -550,22 +610,101 @@ mod tests {
             (9, Some(50), 1)
         );
         assert!(!cron.file_per_host && !cron.fsync);
+        assert_eq!(cron.max_hosts, 3);
         assert_eq!(cron.secret.as_deref(), Some("own"));
     }
 
     #[test]
-    fn empty_secret_inherits_instead_of_disabling() {
+    fn empty_secret_turns_signing_off_instead_of_inheriting() {
+        // The original read `secret =` as "" and signed only with a
+        // non-empty secret, so a module could opt out of its app's secret.
         let f = ok("[app]\nrotate = daily\nbackup_count = 1\nsecret = top\n\
                     [app:web]\nrotate = daily\nbackup_count = 1\nsecret =\n\
+                    [app:web.deep]\nrotate = daily\nbackup_count = 1\n\
+                    [app:cron]\nrotate = daily\nbackup_count = 1\n\
                     [free]\nrotate = daily\nbackup_count = 1\nsecret = \"\"\n");
-        assert_eq!(
-            f.resolve("app", "web").and_then(|x| x.secret.as_deref()),
-            Some("top")
+        let secret = |app: &str, module: &str| {
+            f.resolve(app, module)
+                .and_then(|x| x.secret.clone())
+                .unwrap_or_else(|| "<none>".into())
+        };
+        assert_eq!(secret("app", ""), "top");
+        assert_eq!(secret("app", "web"), "<none>");
+        // A module facility inherits from the root section only, not from
+        // a shorter module.
+        assert_eq!(secret("app", "web.deep"), "top");
+        assert_eq!(secret("app", "cron"), "top");
+        assert_eq!(secret("free", ""), "<none>");
+    }
+
+    #[test]
+    fn zero_max_size_and_flush_every_are_accepted() {
+        let f = ok(
+            "[app]\nrotate = daily\nbackup_count = 1\nmax_size = 500\nflush_every = 0\n\
+                    [app:web]\nrotate = hourly\nbackup_count = 1\nmax_size = 0\n\
+                    [app:cron]\nrotate = hourly\nbackup_count = 1\n",
         );
-        assert_eq!(
-            f.resolve("free", "").and_then(|x| x.secret.as_deref()),
-            None
+        let root = f.resolve("app", "").expect("root");
+        assert_eq!((root.max_size, root.flush_every), (Some(500), 1));
+        // An explicit 0 is "no size limit", overriding the root's limit.
+        let web = f.resolve("app", "web").expect("web");
+        assert_eq!((web.max_size, web.flush_every), (None, 1));
+        assert_eq!(f.resolve("app", "cron").and_then(|x| x.max_size), Some(500));
+        // Size rotation still needs a real limit.
+        let e = errors("[app]\nrotate = size\nbackup_count = 1\nmax_size = 0\n");
+        assert_eq!(e.len(), 1, "{e:#?}");
+        assert!(
+            e[0].contains(":2: ") && e[0].contains("max_size"),
+            "{}",
+            e[0]
         );
+    }
+
+    #[test]
+    fn default_section_applies_to_every_facility() {
+        let f = ok(
+            "[DEFAULT]\nrotate = weekly\nbackup_count = 7\nsecret = d\nfile_per_host = yes\n\
+                    [app]\nsecret = root-only\nmax_size = 99\n\
+                    [app:web]\nbackup_count = 2\n\
+                    [other]\nrotate = hourly\nsecret =\n",
+        );
+        assert_eq!(f.apps().count(), 2, "[DEFAULT] is not an app");
+        let root = f.resolve("app", "").expect("root");
+        assert_eq!(
+            root.schedule.as_ref().map(Schedule::expression),
+            Some("0 0 * * 1")
+        );
+        assert_eq!(root.backup_count, 7);
+        assert_eq!(root.secret.as_deref(), Some("root-only"));
+        assert!(root.file_per_host);
+        // As in RawConfigParser, a module sees [DEFAULT]'s value before its
+        // root's: its secret is the default one, its max_size the root's.
+        let web = f.resolve("app", "web").expect("web");
+        assert_eq!(web.backup_count, 2);
+        assert_eq!(web.secret.as_deref(), Some("d"));
+        assert_eq!(web.max_size, Some(99));
+        let other = f.resolve("other", "").expect("other");
+        assert_eq!(other.secret, None);
+        assert_eq!(other.backup_count, 7);
+    }
+
+    #[test]
+    fn default_section_problems_are_reported_once_at_their_line() {
+        let e =
+            errors("[DEFAULT]\nbackup_count = many\n[a]\nrotate = daily\n[b]\nrotate = daily\n");
+        assert_eq!(e.len(), 1, "{e:#?}");
+        assert!(
+            e[0].contains(":2: ") && e[0].contains("[DEFAULT]") && e[0].contains("'many'"),
+            "{}",
+            e[0]
+        );
+        let (_, w) = Facilities::parse(
+            Path::new(PATH),
+            "[DEFAULT]\nrotation = x\n[a]\nrotate = daily\nbackup_count = 1\n[b]\nrotate = daily\nbackup_count = 1\n",
+        )
+        .expect("valid");
+        assert_eq!(w.len(), 1, "{w:#?}");
+        assert!(w[0].to_string().contains(":2: ") && w[0].message.contains("[DEFAULT]"));
     }
 
     #[test]
@@ -616,7 +755,7 @@ mod tests {
 
     #[test]
     fn all_bad_values_are_collected() {
-        let text = "[a]\nrotate = @reboot\nbackup_count = 0\nmax_size = -5\nflush_every = 0\n\
+        let text = "[a]\nrotate = @reboot\nbackup_count = 0\nmax_size = -5\nflush_every = -1\n\
                     file_per_host = perhaps\nfsync = 2\n[b]\nrotate = 61 * * * *\nbackup_count = many\n\
                     [bad/name]\n[c:web requests]\n[:x]\n[.hidden]\n[a:root.root]\n";
         let e = errors(text);
@@ -624,7 +763,7 @@ mod tests {
             (2, "'@reboot'"),
             (3, "'0'"),
             (4, "'-5'"),
-            (5, "'0'"),
+            (5, "'-1'"),
             (6, "'perhaps'"),
             (7, "'2'"),
             (9, "'61'"),

@@ -12,6 +12,10 @@
 //!   (Python only looked at the first `;`);
 //! * a line whose first non-blank character is `;` or `#` is a comment even
 //!   when indented (Python would append it to the previous value).
+//!
+//! `[DEFAULT]` (exact case, as Python) is not a section of its own: after
+//! parsing, each of its keys is copied into every section that does not set
+//! that key, marked `inherited`, so callers see Python's view of a section.
 
 use std::path::{Path, PathBuf};
 
@@ -27,6 +31,8 @@ pub struct Entry {
     pub value: String,
     /// The line the key is on.
     pub line: usize,
+    /// Whether the entry was copied from `[DEFAULT]` (its line is there).
+    pub inherited: bool,
 }
 
 /// One `[section]` with its entries in file order.
@@ -47,13 +53,20 @@ impl Section {
     }
 }
 
+/// The name of the section whose keys every other section sees (Python's
+/// `DEFAULTSECT`, case-sensitive).
+pub const DEFAULT_SECTION: &str = "DEFAULT";
+
 /// A parsed file: its sections in file order.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Ini {
     /// The file the text came from (used in messages).
     pub path: PathBuf,
-    /// The sections in the order they first appeared.
+    /// The sections in the order they first appeared, `[DEFAULT]` excluded
+    /// (its keys are already copied into each of them).
     pub sections: Vec<Section>,
+    /// The `[DEFAULT]` section as written, if the file has one.
+    pub defaults: Option<Section>,
 }
 
 impl Ini {
@@ -91,6 +104,7 @@ fn empty(path: &Path) -> Ini {
     Ini {
         path: path.to_path_buf(),
         sections: Vec::new(),
+        defaults: None,
     }
 }
 
@@ -216,12 +230,35 @@ pub fn parse(path: &Path, text: &str) -> (Ini, Vec<ConfigError>, Vec<ConfigWarni
                     key,
                     value,
                     line: line_no,
+                    inherited: false,
                 });
                 section.entries.len() - 1
             }
         });
     }
+    apply_defaults(&mut ini);
     (ini, errors, warnings)
+}
+
+/// Moves `[DEFAULT]` out of the section list and copies each of its keys
+/// into every section that does not set it (RawConfigParser's lookup order:
+/// the section's own value, then the default).
+fn apply_defaults(ini: &mut Ini) {
+    let Some(pos) = ini.sections.iter().position(|s| s.name == DEFAULT_SECTION) else {
+        return;
+    };
+    let defaults = ini.sections.remove(pos);
+    for section in &mut ini.sections {
+        for d in &defaults.entries {
+            if section.get(&d.key).is_none() {
+                section.entries.push(Entry {
+                    inherited: true,
+                    ..d.clone()
+                });
+            }
+        }
+    }
+    ini.defaults = Some(defaults);
 }
 
 /// Strips an inline comment (a `;` after whitespace) and surrounding blanks;
@@ -358,6 +395,32 @@ mod tests {
         assert!(errors[5].message.contains("junk"));
         // What could be read is still there.
         assert_eq!(value(&ini, "ok", "good"), "1");
+    }
+
+    #[test]
+    fn default_section_keys_are_seen_by_every_section() {
+        let ini = ok("[a]\nk = own\n[DEFAULT]\nk = dflt\nshared = 1\n[b]\nx = y\n[default]\n");
+        // [DEFAULT] is not a section; lowercase [default] is an ordinary one.
+        let names: Vec<&str> = ini.sections.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["a", "b", "default"]);
+        // A section's own value wins, even when [DEFAULT] comes later.
+        assert_eq!(value(&ini, "a", "k"), "own");
+        assert_eq!(value(&ini, "b", "k"), "dflt");
+        assert_eq!(value(&ini, "default", "shared"), "1");
+        let a = ini.section("a").expect("a");
+        assert!(!a.get("k").expect("k").inherited);
+        let shared = a.get("shared").expect("shared");
+        assert!(shared.inherited);
+        assert_eq!(shared.line, 5, "an inherited key points at [DEFAULT]");
+        let defaults = ini.defaults.as_ref().expect("defaults kept");
+        assert_eq!((defaults.line, defaults.entries.len()), (3, 2));
+    }
+
+    #[test]
+    fn no_default_section_changes_nothing() {
+        let ini = ok("[a]\nk = v\n");
+        assert!(ini.defaults.is_none());
+        assert_eq!(ini.sections[0].entries.len(), 1);
     }
 
     #[test]

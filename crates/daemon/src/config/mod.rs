@@ -13,7 +13,9 @@ use std::fmt;
 use std::path::PathBuf;
 
 pub use args::Args;
-pub use daemon::{CompressFormat, CompressorSettings, DaemonConfig, LogSettings, ServerSettings};
+pub use daemon::{
+    CompressFormat, CompressorSettings, DaemonConfig, LogSettings, ServerSettings, SettingLines,
+};
 pub use facilities::{Facilities, Facility};
 
 /// A problem in a config file.

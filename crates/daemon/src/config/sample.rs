@@ -14,7 +14,8 @@ pub fn sample_config() -> &'static str {
 # Syntax: [section] headers, "key = value" or "key: value" lines. Comments
 # start a line with ';' or '#', or follow a value after " ;" (whitespace
 # then a semicolon). Relative paths are taken from the directory of this
-# file. Command-line options override the values here.
+# file. Command-line options override the values here. Keys of a [DEFAULT]
+# section apply to every section present that does not set them.
 
 [main]
 ; Detach and run in the background (yes/no).
@@ -55,6 +56,7 @@ compress_on_write = no
 ; Plain listeners: every address gets a TCP listener and a UDP socket.
 ; Comma-separated; "host", "host:port", "[ipv6]" or "[ipv6]:port".
 ; An address without a port uses default_port; an empty list listens nowhere.
+; [::] also takes IPv4 clients unless an IPv4 address uses the same port.
 listen_ipv4 = 127.0.0.1
 listen_ipv6 = [::1]
 default_port = 5566
@@ -86,6 +88,10 @@ handshake_timeout = 10
 ; Seconds after SIGTERM during which connections still read what clients
 ; send; what is still arriving then is cut, and counted in the log.
 shutdown_timeout = 3
+; Log files open at once; the least recently written is closed to open
+; another (a file idle for 60 seconds is closed too). Both reopen on their
+; next record.
+max_open_files = 256
 "#
 }
 
@@ -101,14 +107,20 @@ pub fn sample_facilities() -> &'static str {
 #              annually, size, or a 5-field cron expression
 # backup_count (required) how many rotated files to keep
 # max_size     bytes; required with rotate = size, else rotate at whichever
-#              comes first
-# flush_every  hand data to the OS after at most this many messages (1)
+#              comes first; 0 means no size limit
+# flush_every  hand data to the OS after at most this many messages (1;
+#              0 means the same as 1)
 # file_per_host one file per sending host (no)
-# secret       messages must be signed with this shared secret
+# max_hosts    with file_per_host: hosts with a file of their own (1000);
+#              further hosts share the facility's file
+# secret       messages must be signed with this shared secret; an empty
+#              "secret =" turns signing off (also in a module of a signed app)
 # fsync        make each batch durable before accepting more (no)
 #
-# max_size, flush_every, file_per_host, secret and fsync are inherited by
-# module facilities from their app's root facility.
+# max_size, flush_every, file_per_host, max_hosts, secret and fsync are
+# inherited by module facilities from their app's root facility. Keys of a
+# [DEFAULT] section apply to every section that does not set them (and come
+# before what a module inherits from its root).
 
 [my-first-app]
 rotate = daily ; At midnight
@@ -124,6 +136,7 @@ secret = change-me
 rotate = hourly
 backup_count = 48
 file_per_host = yes
+max_hosts = 500
 
 [my-app:cron]
 rotate = size
@@ -158,6 +171,7 @@ mod tests {
         assert_eq!(
             DaemonConfig {
                 path: conf.clone(),
+                lines: config.lines,
                 ..defaults
             },
             config
@@ -186,5 +200,6 @@ mod tests {
             Some("0 * * * *")
         );
         assert!(web.file_per_host);
+        assert_eq!(web.max_hosts, 500);
     }
 }

@@ -422,9 +422,9 @@ impl Throttle {
 }
 
 /// Raises the soft open-files limit to the hard one (each connection is a
-/// file descriptor) and warns when it is still below what
-/// `max_connections` needs.
-pub fn raise_fd_limit(max_connections: usize) {
+/// file descriptor) and warns when it is still below what `max_connections`
+/// and `max_open_files` need.
+pub fn raise_fd_limit(max_connections: usize, max_open_files: usize) {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
     let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
         return;
@@ -434,14 +434,17 @@ pub fn raise_fd_limit(max_connections: usize) {
     } else {
         soft
     };
-    // Log files, listeners and the internal log need descriptors too.
-    let wanted = max_connections as u64 + 256;
+    // Listeners, the internal log, state files and the runtime need a few
+    // more.
+    let wanted = (max_connections + max_open_files) as u64 + 64;
     if soft < wanted {
         tracing::warn!(
             open_files_limit = soft,
             max_connections,
-            "the open-files limit is below max_connections + 256; when it runs out, \
-             idle connections are closed to accept new ones (raise LimitNOFILE or ulimit -n)"
+            max_open_files,
+            "the open-files limit is below max_connections + max_open_files + 64; when it \
+             runs out, idle connections are closed to accept new ones (raise LimitNOFILE \
+             or ulimit -n)"
         );
     }
 }

@@ -3,8 +3,11 @@
 //!
 //! A connection reads as much as the socket has (up to a buffer that grows
 //! with the load), decodes every whole frame in it, and hands the resulting
-//! batch to the writers before reading again: when the writers fall behind,
-//! the socket stops being read and TCP pushes back on the client. The server
+//! batch to the writers, then waits for the writers' commit signal: with
+//! `flush_every = 1` (the write itself) before reading again, so a `kill -9`
+//! loses at most one read per connection; otherwise before handing over the
+//! next read. When the writers fall behind or a file cannot be written, the
+//! socket stops being read and TCP pushes back on the client. The server
 //! never writes to a v1 connection.
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -73,7 +76,7 @@ pub async fn accept_tls(
                 Err(e) => ctx.router.rejects().report(
                     peer,
                     e.reason(),
-                    &format!("TLS handshake failed: {e}"),
+                    &format!("TLS handshake failed: {e}{}", e.advice()),
                 ),
             }
         }
@@ -130,6 +133,7 @@ pub async fn serve<S: AsyncRead + Unpin>(
     let mut buf: Vec<u8> = Vec::new();
     let mut target = INITIAL_BUFFER;
     let mut batch = router.batch();
+    let mut in_flight = Vec::new();
     let mut drain_until = None;
     loop {
         let wanted = decoder.wanted(&buf).max(target);
@@ -228,12 +232,18 @@ pub async fn serve<S: AsyncRead + Unpin>(
         buf.drain(..pos);
         conn.settle(&mut buf, MAX_BUFFER);
         if !batch.is_empty() {
+            // One wait per read, however many records it held; never more
+            // than one read handed over and not yet taken.
+            for ack in in_flight.drain(..) {
+                let _ = ack.await;
+            }
             match router.commit(&mut batch).await {
-                Ok(synced) => {
-                    for s in synced {
-                        let _ = s.await;
+                Ok(c) if c.wait_now => {
+                    for ack in c.acks {
+                        let _ = ack.await;
                     }
                 }
+                Ok(c) => in_flight = c.acks,
                 Err(_) => break,
             }
         }

@@ -20,23 +20,6 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use x509_parser::prelude::{FromDer, X509Certificate};
-use x509_parser::public_key::PublicKey;
-
-/// Smallest RSA modulus accepted, in bits.
-const MIN_RSA_BITS: usize = 2048;
-
-/// Signature algorithms whose digest is broken (dotted OIDs): MD2, MD4 and MD5
-/// with RSA; SHA-1 with RSA (PKCS#1 and the old OIW arc), DSA and ECDSA.
-const WEAK_SIGNATURES: &[(&str, &str)] = &[
-    ("1.2.840.113549.1.1.2", "MD2 with RSA"),
-    ("1.2.840.113549.1.1.3", "MD4 with RSA"),
-    ("1.2.840.113549.1.1.4", "MD5 with RSA"),
-    ("1.2.840.113549.1.1.5", "SHA-1 with RSA"),
-    ("1.3.14.3.2.29", "SHA-1 with RSA"),
-    ("1.3.14.3.2.25", "MD5 with RSA"),
-    ("1.2.840.10040.4.3", "SHA-1 with DSA"),
-    ("1.2.840.10045.4.1", "SHA-1 with ECDSA"),
-];
 
 /// Which of the two configured files an error is about; it decides the advice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +43,28 @@ impl PemRole {
     }
 }
 
+/// How to replace a certificate that current TLS libraries refuse. A v1
+/// certificate or an old digest over a good key is re-issued with the same
+/// key, so clients keep their CA file; a short key needs a new CA.
+fn upgrade_advice(role: PemRole, weakness: &Weakness) -> &'static str {
+    if weakness.is_key() {
+        return match role {
+            PemRole::Pemfile => {
+                "make a new server certificate with `loghog-server-cert --upgrade` in the \
+                 certificates' directory"
+            }
+            PemRole::Cacert => {
+                "the CA key itself must be replaced: `loghog-server-cert --force [domain]` \
+                 makes a new CA; then hand its certificate to every client and re-issue \
+                 each client certificate with `loghog-client-cert <name>`"
+            }
+        };
+    }
+    "run `loghog-server-cert --upgrade` in the certificates' directory: it keeps the CA \
+     key, re-issues the CA certificate as X.509 v3 with the same key and name and makes a \
+     new server certificate, so clients keep their CA file"
+}
+
 impl fmt::Display for PemRole {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -69,34 +74,7 @@ impl fmt::Display for PemRole {
     }
 }
 
-/// Why a certificate is too weak for current TLS stacks.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Weakness {
-    /// X.509 version 1: no extensions, so no basicConstraints or key usage.
-    Version1,
-    /// Signed with a broken digest (the name, e.g. "SHA-1 with RSA").
-    Signature(&'static str),
-    /// An RSA key shorter than 2048 bits.
-    RsaKey {
-        /// Modulus length in bits.
-        bits: usize,
-    },
-}
-
-impl fmt::Display for Weakness {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Weakness::Version1 => f.write_str("is X.509 v1"),
-            Weakness::Signature(name) => write!(f, "is signed with {name}"),
-            Weakness::RsaKey { bits } => {
-                write!(
-                    f,
-                    "has a {bits}-bit RSA key (at least {MIN_RSA_BITS} needed)"
-                )
-            }
-        }
-    }
-}
+pub use loghog_pki::Weakness;
 
 /// Loading the TLS files failed. Every message names the file and ends with
 /// how to fix it.
@@ -148,8 +126,8 @@ pub enum TlsSetupError {
         /// The parser's complaint.
         reason: String,
     },
-    /// A certificate is too weak for current TLS stacks.
-    #[error("{role} {}: certificate \"{subject}\" {weakness}, too weak for TLS; {}", .path.display(), .role.fix())]
+    /// A certificate current TLS libraries refuse.
+    #[error("{role} {}: certificate \"{subject}\" {weakness}; {}", .path.display(), upgrade_advice(*.role, .weakness))]
     Weak {
         /// Which file.
         role: PemRole,
@@ -174,6 +152,19 @@ pub enum TlsSetupError {
         /// End of validity, as written in the certificate.
         not_after: String,
     },
+    /// The server certificate was not issued by any certificate in `cacert`,
+    /// so clients holding that CA certificate would refuse the server.
+    #[error("pemfile {}: certificate \"{subject}\" is not signed by the CA in {} (issuer \"{issuer}\"); make the server certificate with the same CA: `loghog-server-cert --upgrade` in the certificates' directory", .path.display(), .cacert.display())]
+    NotSignedByCa {
+        /// Path of the pemfile.
+        path: PathBuf,
+        /// Path of the cacert.
+        cacert: PathBuf,
+        /// The server certificate's subject.
+        subject: String,
+        /// The issuer it names.
+        issuer: String,
+    },
     /// rustls refused the key or the certificates (for example a key that does
     /// not belong to the first certificate).
     #[error("{role} {}: {source}; {}", .path.display(), .role.fix())]
@@ -195,6 +186,23 @@ pub enum TlsSetupError {
     },
 }
 
+impl TlsSetupError {
+    /// Which configured file the error is about.
+    pub fn role(&self) -> PemRole {
+        match self {
+            TlsSetupError::Read { role, .. }
+            | TlsSetupError::Pem { role, .. }
+            | TlsSetupError::NoCertificate { role, .. }
+            | TlsSetupError::BadCertificate { role, .. }
+            | TlsSetupError::Weak { role, .. }
+            | TlsSetupError::NotValidNow { role, .. }
+            | TlsSetupError::Rejected { role, .. } => *role,
+            TlsSetupError::NoKey { .. } | TlsSetupError::NotSignedByCa { .. } => PemRole::Pemfile,
+            TlsSetupError::Verifier { .. } => PemRole::Cacert,
+        }
+    }
+}
+
 /// Builds the server configuration for ssl listeners: mutual TLS with a client
 /// certificate chained to `cacert` required, TLS 1.2 and 1.3, aws-lc-rs.
 ///
@@ -206,7 +214,8 @@ pub fn server_config(
     cacert: &Path,
 ) -> Result<Arc<rustls::ServerConfig>, TlsSetupError> {
     let (chain, key) = load_pemfile(pemfile)?;
-    let roots = load_cacert(cacert)?;
+    let (roots, ca_certs) = load_cacert(cacert)?;
+    check_issued_by(pemfile, cacert, &chain[0], &ca_certs)?;
     // The provider is passed explicitly: a process-wide default would depend on
     // which other crates happen to be linked in.
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
@@ -272,8 +281,36 @@ fn load_pemfile(
     Ok((certs, key))
 }
 
-/// Reads every CA certificate in `path` into a root store.
-fn load_cacert(path: &Path) -> Result<RootCertStore, TlsSetupError> {
+/// Checks that the server's leaf certificate was signed by one of the CA
+/// certificates: otherwise every client verifying against `cacert` fails.
+fn check_issued_by(
+    pemfile: &Path,
+    cacert: &Path,
+    leaf: &CertificateDer<'_>,
+    ca_certs: &[CertificateDer<'_>],
+) -> Result<(), TlsSetupError> {
+    // Both parsed already by check_certificates.
+    let Ok((_, leaf)) = X509Certificate::from_der(leaf) else {
+        return Ok(());
+    };
+    let signed = ca_certs.iter().any(|der| {
+        X509Certificate::from_der(der).is_ok_and(|(_, ca)| loghog_pki::signed_by(&leaf, &ca))
+    });
+    if signed {
+        return Ok(());
+    }
+    Err(TlsSetupError::NotSignedByCa {
+        path: pemfile.to_owned(),
+        cacert: cacert.to_owned(),
+        subject: leaf.subject().to_string(),
+        issuer: leaf.issuer().to_string(),
+    })
+}
+
+/// Reads every CA certificate in `path` into a root store; also returns them.
+fn load_cacert(
+    path: &Path,
+) -> Result<(RootCertStore, Vec<CertificateDer<'static>>), TlsSetupError> {
     let role = PemRole::Cacert;
     let certs: Vec<CertificateDer<'static>> = read_sections(role, path)?
         .into_iter()
@@ -288,12 +325,12 @@ fn load_cacert(path: &Path) -> Result<RootCertStore, TlsSetupError> {
     }
     check_certificates(role, path, &certs)?;
     let mut roots = RootCertStore::empty();
-    for cert in certs {
+    for cert in &certs {
         roots
-            .add(cert)
+            .add(cert.clone())
             .map_err(|source| rejected(role, path, source))?;
     }
-    Ok(roots)
+    Ok((roots, certs))
 }
 
 fn read_sections(role: PemRole, path: &Path) -> Result<Vec<(SectionKind, Vec<u8>)>, TlsSetupError> {
@@ -324,7 +361,7 @@ fn check_certificates(
                 index: i + 1,
                 reason: e.to_string(),
             })?;
-        if let Some(weakness) = weakness(&cert) {
+        if let Some(weakness) = loghog_pki::weakness(&cert) {
             return Err(TlsSetupError::Weak {
                 role,
                 path: path.to_owned(),
@@ -344,33 +381,6 @@ fn check_certificates(
         }
     }
     Ok(())
-}
-
-/// The first reason `cert` is too weak for TLS, if any.
-fn weakness(cert: &X509Certificate<'_>) -> Option<Weakness> {
-    if cert.version().0 == 0 {
-        return Some(Weakness::Version1);
-    }
-    let oid = cert.signature_algorithm.algorithm.to_id_string();
-    if let Some((_, name)) = WEAK_SIGNATURES.iter().find(|(weak, _)| *weak == oid) {
-        return Some(Weakness::Signature(name));
-    }
-    if let Ok(PublicKey::RSA(rsa)) = cert.public_key().parsed() {
-        let bits = rsa_modulus_bits(rsa.modulus);
-        if bits < MIN_RSA_BITS {
-            return Some(Weakness::RsaKey { bits });
-        }
-    }
-    None
-}
-
-/// Bit length of a big-endian unsigned modulus (DER may prefix a zero byte).
-fn rsa_modulus_bits(modulus: &[u8]) -> usize {
-    let digits: &[u8] = match modulus.iter().position(|b| *b != 0) {
-        Some(first) => &modulus[first..],
-        None => return 0,
-    };
-    digits.len() * 8 - digits[0].leading_zeros() as usize
 }
 
 /// A TLS handshake with a client failed.
@@ -413,6 +423,7 @@ impl HandshakeError {
                     C::NotValidYet | C::NotValidYetContext { .. } => "not_yet_valid",
                     C::Revoked => "revoked",
                     C::InvalidPurpose | C::InvalidPurposeContext { .. } => "wrong_purpose",
+                    C::Other(other) if is_v1(other) => "v1_certificate",
                     _ => "bad_certificate",
                 },
                 rustls::Error::AlertReceived(_) => "alert_received",
@@ -422,6 +433,21 @@ impl HandshakeError {
                 }
                 _ => "bad_handshake",
             },
+        }
+    }
+
+    /// What the operator can do about it, for the log line; empty when the
+    /// reason says it all.
+    pub fn advice(&self) -> &'static str {
+        match self.reason() {
+            "v1_certificate" => {
+                "; the client certificate is X.509 v1, which current TLS libraries no longer \
+                 accept: issue the client a new one with `loghog-client-cert <name>` on the \
+                 loghogd host"
+            }
+            "unknown_ca" => "; the client certificate was not issued by this server's cacert",
+            "expired" => "; issue the client a new certificate with `loghog-client-cert <name>`",
+            _ => "",
         }
     }
 
@@ -441,6 +467,15 @@ impl HandshakeError {
             _ => HandshakeError::Io(err),
         }
     }
+}
+
+/// True when webpki refused a certificate for being X.509 v1 (rustls passes
+/// that error on as an opaque "other" certificate error).
+fn is_v1(other: &rustls::OtherError) -> bool {
+    other
+        .0
+        .downcast_ref::<webpki::Error>()
+        .is_some_and(|e| matches!(e, webpki::Error::UnsupportedCertVersion))
 }
 
 /// Runs the server side of a TLS handshake on `stream`, giving up after
@@ -791,8 +826,15 @@ mod tests {
                 "1024",
                 Weakness::RsaKey { bits: 1024 },
             ),
-            // What the original's scripts made: all three at once; v1 is reported first.
-            ("legacy", true, "-sha1", "1024", Weakness::Version1),
+            // All three at once: the short key is reported first, since only a
+            // new key can fix it.
+            (
+                "legacy",
+                true,
+                "-sha1",
+                "1024",
+                Weakness::RsaKey { bits: 1024 },
+            ),
         ];
         for (name, v1, digest, bits, expected) in cases {
             let Some((pem, cert)) = openssl_cert(dir, name, v1, digest, bits) else {
@@ -823,16 +865,17 @@ mod tests {
             }
             let msg = err.to_string();
             assert!(msg.contains(&format!("{name}-ca.cert")), "{msg}");
-            assert!(msg.contains("too weak"), "{msg}");
-            assert!(msg.contains("loghog-server-cert"), "{msg}");
+            if expected == Weakness::Version1 {
+                // An RSA-2048/SHA-256 v1 certificate is not weak: the format is the problem,
+                // and the same key can be kept.
+                assert!(!msg.contains("too weak"), "{msg}");
+                assert!(msg.contains("X.509 v1"), "{msg}");
+                assert!(msg.contains("loghog-server-cert --upgrade"), "{msg}");
+            } else {
+                assert!(msg.contains("too weak"), "{msg}");
+                assert!(msg.contains("loghog-server-cert"), "{msg}");
+            }
         }
-    }
-
-    #[test]
-    fn modulus_bits_ignore_leading_zero() {
-        assert_eq!(rsa_modulus_bits(&[0x00, 0x80, 0, 0]), 24);
-        assert_eq!(rsa_modulus_bits(&[0x01, 0, 0]), 17);
-        assert_eq!(rsa_modulus_bits(&[0, 0]), 0);
     }
 
     #[tokio::test]

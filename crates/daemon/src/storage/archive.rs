@@ -219,11 +219,25 @@ impl Archiver {
     /// Start the worker. `on_done` runs on the worker thread after every job
     /// (success or not), e.g. to run retention or count failures; it must not
     /// block for long, as it delays the next archive.
-    pub fn start<F>(format: CompressFormat, level: u32, mut on_done: F) -> io::Result<Archiver>
+    pub fn start<F>(format: CompressFormat, level: u32, on_done: F) -> io::Result<Archiver>
     where
         F: FnMut(Archived) + Send + 'static,
     {
-        let (tx, rx) = mpsc::sync_channel::<Job>(QUEUE_CAPACITY);
+        Archiver::start_with_capacity(format, level, QUEUE_CAPACITY, on_done)
+    }
+
+    /// [`start`](Self::start) with a queue of `capacity` jobs (tests use a
+    /// small one to see what happens when it is full).
+    pub fn start_with_capacity<F>(
+        format: CompressFormat,
+        level: u32,
+        capacity: usize,
+        mut on_done: F,
+    ) -> io::Result<Archiver>
+    where
+        F: FnMut(Archived) + Send + 'static,
+    {
+        let (tx, rx) = mpsc::sync_channel::<Job>(capacity);
         let (exit_tx, exited) = mpsc::channel::<()>();
         let cancel = Arc::new(AtomicBool::new(false));
         let worker_cancel = Arc::clone(&cancel);
@@ -234,6 +248,8 @@ impl Archiver {
                 let _exit_tx = exit_tx;
                 // Compression must never stall ingest: run it at nice 10.
                 crate::daemonize::lower_thread_priority();
+                // A full disk fails every archive: a few lines, then counts.
+                let errors = crate::ratelimit::RateLimiter::default();
                 while let Ok(Job {
                     path: src,
                     compress,
@@ -256,12 +272,18 @@ impl Archiver {
                             elapsed_ms = started.elapsed().as_millis() as u64,
                             "archived rotated file"
                         ),
-                        Err(e) => tracing::warn!(
-                            src = %src.display(),
-                            error = %e,
-                            reason = "archive_failed",
-                            "could not archive rotated file, left uncompressed"
-                        ),
+                        Err(e) => {
+                            let v = errors.check("archive_failed");
+                            if v.log {
+                                tracing::warn!(
+                                    src = %src.display(),
+                                    error = %e,
+                                    reason = "archive_failed",
+                                    suppressed = v.suppressed,
+                                    "could not archive rotated file, left uncompressed"
+                                );
+                            }
+                        }
                     }
                     on_done(Archived { src, result });
                 }
@@ -296,15 +318,9 @@ impl Archiver {
         let Some(tx) = &self.tx else { return false };
         match tx.try_send(job) {
             Ok(()) => true,
-            Err(TrySendError::Full(Job { path, .. })) => {
-                tracing::warn!(
-                    path = %path.display(),
-                    capacity = QUEUE_CAPACITY,
-                    reason = "archive_queue_full",
-                    "archive queue full, file left for the start-up sweep"
-                );
-                false
-            }
+            // The caller keeps the file and offers it again later, and
+            // rate-limits its own line: a rotation storm is not a log storm.
+            Err(TrySendError::Full(_)) => false,
             Err(TrySendError::Disconnected(Job { path, .. })) => {
                 tracing::warn!(
                     path = %path.display(),

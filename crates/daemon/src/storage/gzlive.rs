@@ -61,13 +61,13 @@ impl GzLiveFile {
         enc.write_all(bytes)?;
         self.member = enc.finish()?;
         if let Err(e) = self.file.write_all(&self.member) {
+            // The caller logs the error (rate-limited): say in it if the
+            // partial member could not be cut.
             if let Err(cut) = self.file.set_len(self.len) {
-                tracing::error!(
-                    path = %self.path.display(),
-                    error = %cut,
-                    reason = "gz_tail_not_cut",
-                    "could not remove a partial gzip member"
-                );
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("{e}; the partial gzip member could not be cut: {cut}"),
+                ));
             }
             return Err(e);
         }

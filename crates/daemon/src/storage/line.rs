@@ -87,9 +87,32 @@ pub fn sanitize_host(host: &str) -> String {
         .collect()
 }
 
+/// The longest live file name: a rotated name adds at most 40 bytes
+/// (`.{stamp}-999.bz2.tmp`) and must still fit the usual 255-byte limit.
+pub const MAX_LIVE_NAME: usize = 255 - 40;
+
+/// A host name too long for its file name is cut to a prefix, then `~` and
+/// 16 hex digits of a hash of the whole name as sent: deterministic across
+/// restarts, distinct per host, and `~` never appears in a sanitised name,
+/// so a shortened name cannot collide with a name that was not shortened.
+fn shorten_host(sanitized: String, original: &str, room: usize) -> String {
+    if sanitized.len() <= room {
+        return sanitized;
+    }
+    // FNV-1a: fixed, so the same host gets the same file after an upgrade.
+    let hash = original.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    // The sanitised name is ASCII, so any cut is a char boundary.
+    let keep = room.saturating_sub(17);
+    format!("{}~{hash:016x}", &sanitized[..keep.min(sanitized.len())])
+}
+
 /// The live file of a facility: `{logdir}/{app}/{facility}.log`, with
 /// `{host}-` in front when the facility has one file per host, and `.gz`
-/// behind when live files are compressed as they are written.
+/// behind when live files are compressed as they are written. A host name
+/// that would make the name longer than [`MAX_LIVE_NAME`] is shortened
+/// (prefix + hash) so it still gets a file of its own.
 pub fn live_path(
     logdir: &Path,
     app: &str,
@@ -97,13 +120,15 @@ pub fn live_path(
     host: Option<&str>,
     gzip: bool,
 ) -> PathBuf {
+    let ext = if gzip { ".log.gz" } else { ".log" };
     let mut name = String::with_capacity(facility.len() + 16);
     if let Some(host) = host {
-        name.push_str(&sanitize_host(host));
+        let room = MAX_LIVE_NAME.saturating_sub(facility.len() + ext.len() + 1);
+        name.push_str(&shorten_host(sanitize_host(host), host, room));
         name.push('-');
     }
     name.push_str(facility);
-    name.push_str(if gzip { ".log.gz" } else { ".log" });
+    name.push_str(ext);
     logdir.join(app).join(name)
 }
 
@@ -159,6 +184,26 @@ mod tests {
             let p = live_path(Path::new("/logs"), "app", "root", Some(host), false);
             assert_eq!(p.parent(), Some(Path::new("/logs/app")), "{host:?}");
         }
+    }
+
+    #[test]
+    fn over_long_host_names_are_shortened_deterministically() {
+        let d = Path::new("/l");
+        let long_a = "a".repeat(100_000);
+        let long_b = format!("{}b", "a".repeat(99_999));
+        let a = live_path(d, "app", "root", Some(&long_a), true);
+        let name = a.file_name().unwrap().to_str().unwrap();
+        assert_eq!(name.len(), MAX_LIVE_NAME);
+        assert!(name.starts_with("aaaa") && name.ends_with("-root.log.gz"));
+        assert!(name.contains('~'));
+        assert_eq!(a, live_path(d, "app", "root", Some(&long_a), true));
+        // Same prefix, different host: a different file.
+        assert_ne!(a, live_path(d, "app", "root", Some(&long_b), true));
+        // A name that fits is left alone.
+        let fits = "h".repeat(MAX_LIVE_NAME - "-root.log".len());
+        let p = live_path(d, "app", "root", Some(&fits), false);
+        assert_eq!(p.file_name().unwrap().len(), MAX_LIVE_NAME);
+        assert!(!p.to_str().unwrap().contains('~'));
     }
 
     #[test]

@@ -115,7 +115,10 @@ fn strip_archive_ext(name: &str) -> (&str, Option<&'static str>) {
 ///
 /// Only exact name matches count, so `web.log` never claims
 /// `web.requests.log.*`, and the live `web.log.gz` of compress_on_write is
-/// not a backup of `web.log`. Non-UTF-8 names and non-files are skipped.
+/// not a backup of `web.log`. The backups of a live `web.log.gz` are named
+/// `web.log.{stamp}.gz`, as the original named them; `web.log.gz.{stamp}`,
+/// which earlier versions of loghogd made, still counts. Non-UTF-8 names
+/// and non-files are skipped.
 pub fn rotated_files(dir: &Path, live_file_name: &str) -> io::Result<Vec<RotatedFile>> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir)? {
@@ -125,7 +128,7 @@ pub fn rotated_files(dir: &Path, live_file_name: &str) -> io::Result<Vec<Rotated
         let Some(parsed) = parse_rotated_name(name) else {
             continue;
         };
-        if parsed.live != live_file_name || !entry.file_type()?.is_file() {
+        if !belongs_to(&parsed, live_file_name) || !entry.file_type()?.is_file() {
             continue;
         }
         found.push(RotatedFile {
@@ -136,6 +139,13 @@ pub fn rotated_files(dir: &Path, live_file_name: &str) -> io::Result<Vec<Rotated
         });
     }
     Ok(found)
+}
+
+/// Whether the rotated file `parsed` is a backup of `live_file_name`.
+pub fn belongs_to(parsed: &ParsedName<'_>, live_file_name: &str) -> bool {
+    parsed.live == live_file_name
+        || (parsed.compressed == Some("gz")
+            && live_file_name.strip_suffix(".gz") == Some(parsed.live))
 }
 
 /// The files to delete so that the newest `keep` backups remain.
@@ -185,6 +195,21 @@ pub fn prune(dir: &Path, live_file_name: &str, keep: usize) -> io::Result<Vec<Pa
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gzip_live_files_own_both_backup_namings() {
+        let owns = |name: &str, live: &str| belongs_to(&parse_rotated_name(name).unwrap(), live);
+        assert!(owns("web.log.2026-01-02-03-04-05-000006.gz", "web.log.gz"));
+        assert!(owns(
+            "web.log.2026-01-02-03-04-05-000006-2.gz",
+            "web.log.gz"
+        ));
+        assert!(owns("web.log.gz.2026-01-02-03-04-05-000006", "web.log.gz"));
+        assert!(owns("web.log.2026-01-02-03-04-05-000006.gz", "web.log"));
+        assert!(!owns("web.log.2026-01-02-03-04-05-000006.xz", "web.log.gz"));
+        assert!(!owns("web.log.2026-01-02-03-04-05-000006", "web.log.gz"));
+        assert!(!owns("api.log.2026-01-02-03-04-05-000006.gz", "web.log.gz"));
+    }
 
     fn touch(dir: &Path, name: &str) {
         std::fs::write(dir.join(name), name).unwrap();

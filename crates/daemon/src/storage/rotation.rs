@@ -128,7 +128,16 @@ impl RotationPolicy {
 
 /// `{live}.{%Y-%m-%d-%H-%M-%S-%f}` of `started` as given (pass local time),
 /// `%f` being six digits of microseconds, as the Python original named them.
+/// A gzip live file (`compress_on_write`) keeps `.gz` last, as the original
+/// did: `web.log.gz` becomes `web.log.{stamp}.gz`, so `ls *.gz` and the
+/// retention of existing deployments see it.
 pub fn rotated_name(live: &Path, started: &Zoned) -> PathBuf {
+    rotated_candidate(live, started, 0)
+}
+
+/// [`rotated_name`] with the `-N` uniqueness suffix (none for 0), which goes
+/// before a gzip live file's `.gz`.
+fn rotated_candidate(live: &Path, started: &Zoned, n: u32) -> PathBuf {
     let stamp = format!(
         "{:04}-{:02}-{:02}-{:02}-{:02}-{:02}-{:06}",
         started.year(),
@@ -139,9 +148,20 @@ pub fn rotated_name(live: &Path, started: &Zoned) -> PathBuf {
         started.second(),
         started.subsec_nanosecond() / 1_000,
     );
-    let mut name = live.as_os_str().to_owned();
+    let gz = live.extension().is_some_and(|e| e == "gz");
+    let mut name = if gz {
+        live.with_extension("").into_os_string()
+    } else {
+        live.as_os_str().to_owned()
+    };
     name.push(".");
     name.push(stamp);
+    if n > 0 {
+        name.push(format!("-{n}"));
+    }
+    if gz {
+        name.push(".gz");
+    }
     PathBuf::from(name)
 }
 
@@ -153,15 +173,8 @@ pub fn rotated_name(live: &Path, started: &Zoned) -> PathBuf {
 /// so a name that appears between the check and the move is not clobbered
 /// either. The directory is fsynced so the rotation survives a power loss.
 pub fn rotate_file(live: &Path, started: &Zoned) -> io::Result<PathBuf> {
-    let base = rotated_name(live, started);
     for n in 0..=MAX_UNIQUE_SUFFIX {
-        let candidate = if n == 0 {
-            base.clone()
-        } else {
-            let mut name = base.as_os_str().to_owned();
-            name.push(format!("-{n}"));
-            PathBuf::from(name)
-        };
+        let candidate = rotated_candidate(live, started, n);
         if name_taken(&candidate)? {
             continue;
         }
@@ -289,6 +302,19 @@ mod tests {
         assert_eq!(name, Path::new("/l/app/web.log.2026-11-24-04-11-45-771885"));
         let name = rotated_name(Path::new("web.log"), &zoned(0, 0, 5, 1_000));
         assert_eq!(name, Path::new("web.log.2026-11-24-00-00-05-000001"));
+    }
+
+    #[test]
+    fn a_gzip_live_file_keeps_gz_last() {
+        let t = zoned(4, 11, 45, 771_885_000);
+        assert_eq!(
+            rotated_name(Path::new("/l/web.log.gz"), &t),
+            Path::new("/l/web.log.2026-11-24-04-11-45-771885.gz")
+        );
+        assert_eq!(
+            rotated_candidate(Path::new("/l/web.log.gz"), &t, 2),
+            Path::new("/l/web.log.2026-11-24-04-11-45-771885-2.gz")
+        );
     }
 
     #[test]

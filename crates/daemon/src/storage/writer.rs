@@ -1,512 +1,67 @@
-//! The writers: one OS thread per shard, each the only owner of the files
+//! The writer loop: one OS thread per shard, the only owner of the files
 //! whose paths hash to it, including their rotation.
 //!
-//! Connections hand over whole batches of formatted lines through a bounded
-//! queue per shard (TCP waits when it is full: back-pressure on the socket;
-//! UDP drops and counts). A writer drains everything queued, then writes
-//! each file's pending lines with one `write` and, for `fsync = yes`
+//! A writer drains everything queued (up to a round's worth of bytes), then
+//! writes each file's pending lines with one `write` and, for `fsync = yes`
 //! facilities, one `fdatasync` for all the batches of the round (group
-//! commit) before it acknowledges them. Before each write, and on every
-//! tick for idle files, the writer asks `RotationPolicy::due`; rotated files
-//! go to the archiver thread, which compresses them and then applies
-//! retention, so neither ever runs on the ingest path.
+//! commit) before it acknowledges them. Rotation is decided between lines
+//! inside a round, so `max_size` holds except for a single longer line.
+//! A sender waiting for its batch is acknowledged only once it is written,
+//! which is what pushes a connection back while a file cannot be written.
 use std::collections::HashMap;
-use std::fs::{DirBuilder, File, OpenOptions};
-use std::hash::BuildHasher;
-use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use jiff::{Timestamp, Zoned};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
-use super::archive::{Archived, Archiver, CompressFormat, sweep_uncompressed};
-use super::gzlive::{GzLiveFile, repair_torn_tail};
-use super::retention::{parse_rotated_name, prune};
-use super::rotation::{Clock, Reason, RotationPolicy, rotate_file};
-use super::state::StateStore;
-use crate::config::{Facilities, Facility};
-
-/// Lines for one file, read together from one peer.
-#[derive(Debug)]
-pub struct WriteBatch {
-    /// The live file.
-    pub path: PathBuf,
-    /// The facility the lines belong to (its settings as of this batch).
-    pub facility: Arc<Facility>,
-    /// Whole lines, each ending in `\n`.
-    pub data: Vec<u8>,
-    /// How many records `data` holds.
-    pub records: u32,
-    /// Fired once the batch is written (and synced, for `fsync` facilities).
-    pub ack: Option<oneshot::Sender<()>>,
-}
-
-/// What a writer thread is asked to do.
-#[derive(Debug)]
-pub enum Command {
-    /// Append a batch.
-    Write(WriteBatch),
-    /// Periodic: hand pending lines to the OS even below `flush_every`, and
-    /// rotate files (idle ones too) whose schedule has fired.
-    Tick,
-    /// Close every file and open again the ones that were open (SIGHUP): a
-    /// file moved away is recreated.
-    Reopen,
-    /// Start watching an existing live file found at start-up, so its
-    /// schedule is checked (and an overdue rotation done) with no traffic.
-    Track(PathBuf, Arc<Facility>),
-    /// Write everything, sync, close, and stop; fired when done.
-    Shutdown(oneshot::Sender<()>),
-}
-
-/// Counters shared by all writers.
-#[derive(Debug, Default)]
-pub struct WriterStats {
-    /// Records handed to the OS.
-    pub records_written: AtomicU64,
-    /// Records lost to write errors.
-    pub records_lost: AtomicU64,
-    /// Files rotated.
-    pub rotations: AtomicU64,
-}
-
-/// How the writers are set up.
-#[derive(Debug, Clone)]
-pub struct StorageSettings {
-    /// Writer threads; each file belongs to exactly one.
-    pub shards: usize,
-    /// Batches each writer's queue holds before senders wait.
-    pub queue_batches: usize,
-    /// Where the start times of live files are persisted.
-    pub workdir: PathBuf,
-    /// Archive format of rotated files.
-    pub format: CompressFormat,
-    /// Compression level (0-9) of archives and of `.gz` live files.
-    pub level: u32,
-}
-
-/// What every writer shares: the clock, the persisted start times and the
-/// archiver with the retention it applies.
-struct Housekeeping {
-    clock: Arc<dyn Clock>,
-    state: Mutex<StateStore>,
-    archiver: Mutex<Option<Archiver>>,
-    /// `backup_count` by live file, read by the archiver's retention pass.
-    keep: Arc<Mutex<HashMap<PathBuf, usize>>>,
-    level: u32,
-}
-
-impl Housekeeping {
-    /// Persist `started` for `path`; a failure costs at most one early or
-    /// late rotation after a restart, so it is logged, not fatal.
-    fn save_start(&self, path: &Path, started: Timestamp) {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        state.set(path, started);
-        if let Err(e) = state.save() {
-            tracing::error!(path = %state.path().display(), error = %e, reason = "state_not_saved", "cannot save rotation state");
-        }
-    }
-
-    fn saved_start(&self, path: &Path) -> Option<Timestamp> {
-        self.state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(path)
-    }
-
-    fn set_keep(&self, live: &Path, facility: &Facility) {
-        self.keep
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(live.to_path_buf(), facility.backup_count as usize);
-    }
-
-    /// Queue a rotated file: compressed, or (already gzip) only pruned.
-    fn archive(&self, rotated: PathBuf, compress: bool) {
-        let archiver = self.archiver.lock().unwrap_or_else(|e| e.into_inner());
-        match archiver.as_ref() {
-            Some(a) if compress => a.submit(rotated),
-            Some(a) => a.submit_uncompressed(rotated),
-            None => false,
-        };
-    }
-}
-
-/// Retention after an archive job: keep the newest `backup_count` backups
-/// of the live file the rotated file belongs to. Files of live files no
-/// configured facility names (unknown `keep`) are left alone.
-fn retain(keep: &Mutex<HashMap<PathBuf, usize>>, done: &Archived) {
-    let (Some(dir), Some(name)) = (
-        done.src.parent(),
-        done.src.file_name().and_then(|n| n.to_str()),
-    ) else {
-        return;
-    };
-    let Some(parsed) = parse_rotated_name(name) else {
-        return;
-    };
-    let live = dir.join(parsed.live);
-    let Some(n) = keep
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&live)
-        .copied()
-    else {
-        return;
-    };
-    if let Err(e) = prune(dir, parsed.live, n) {
-        tracing::error!(dir = %dir.display(), live = parsed.live, error = %e, reason = "retention_failed", "cannot delete expired backups");
-    }
-}
-
-/// The running writers.
-pub struct Storage {
-    handle: StorageHandle,
-    threads: Vec<JoinHandle<()>>,
-    housekeeping: Arc<Housekeeping>,
-}
-
-/// The cheap, cloneable side that connections use to hand over batches.
-#[derive(Clone)]
-pub struct StorageHandle {
-    shards: Arc<[mpsc::Sender<Command>]>,
-    hasher: std::collections::hash_map::RandomState,
-    stats: Arc<WriterStats>,
-}
-
-/// The writer's queue is closed: the daemon is stopping.
-#[derive(Debug, thiserror::Error)]
-#[error("storage is shut down")]
-pub struct StorageClosed;
-
-/// How long shutdown lets the archiver finish queued work before the rest
-/// is left for the next start-up sweep.
-const ARCHIVER_DEADLINE: Duration = Duration::from_secs(5);
-
-impl Storage {
-    /// Loads the rotation state from `workdir` (created 0750 if missing),
-    /// starts the archiver and the writer threads. Only the writers read
-    /// `clock`.
-    pub fn start(settings: &StorageSettings, clock: Arc<dyn Clock>) -> io::Result<Storage> {
-        if !settings.workdir.is_dir() {
-            DirBuilder::new()
-                .recursive(true)
-                .mode(0o750)
-                .create(&settings.workdir)?;
-        }
-        let state = StateStore::load(&settings.workdir)?;
-        let keep: Arc<Mutex<HashMap<PathBuf, usize>>> = Arc::default();
-        let archiver = Archiver::start(settings.format, settings.level, {
-            let keep = keep.clone();
-            move |done| retain(&keep, &done)
-        })?;
-        let housekeeping = Arc::new(Housekeeping {
-            clock,
-            state: Mutex::new(state),
-            archiver: Mutex::new(Some(archiver)),
-            keep,
-            level: settings.level,
-        });
-        let stats = Arc::new(WriterStats::default());
-        let mut senders = Vec::new();
-        let mut threads = Vec::new();
-        for shard in 0..settings.shards.max(1) {
-            let (tx, rx) = mpsc::channel(settings.queue_batches.max(1));
-            let writer = Writer::new(stats.clone(), housekeeping.clone());
-            let thread = std::thread::Builder::new()
-                .name(format!("loghogd-writer-{shard}"))
-                .spawn(move || writer.run(rx))?;
-            senders.push(tx);
-            threads.push(thread);
-        }
-        Ok(Storage {
-            handle: StorageHandle {
-                shards: senders.into(),
-                hasher: Default::default(),
-                stats,
-            },
-            threads,
-            housekeeping,
-        })
-    }
-
-    /// The handle connections use.
-    pub fn handle(&self) -> StorageHandle {
-        self.handle.clone()
-    }
-
-    /// Start-up work before any listener serves: in every app directory of
-    /// `logdir`, finish what a crash left (rotated files not yet compressed
-    /// are queued for the archiver) and hand every live file of a configured
-    /// facility to its writer, which rotates it at once if it is overdue.
-    /// Returns how many rotated files were queued for compression.
-    pub async fn recover(
-        &self,
-        logdir: &Path,
-        facilities: &Facilities,
-        gzip: bool,
-    ) -> io::Result<usize> {
-        let apps = match std::fs::read_dir(logdir) {
-            Ok(apps) => apps,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
-            Err(e) => return Err(e),
-        };
-        let mut queued = 0;
-        for app in apps {
-            let app = app?;
-            if !app.file_type()?.is_dir() {
-                continue;
-            }
-            let dir = app.path();
-            let app_name = app.file_name().to_string_lossy().into_owned();
-            let configured: Vec<&Arc<Facility>> = facilities
-                .facilities()
-                .filter(|f| f.app == app_name)
-                .collect();
-            let leftovers = match sweep_uncompressed(&dir) {
-                Ok(l) => l,
-                Err(e) => {
-                    tracing::error!(dir = %dir.display(), error = %e, "cannot sweep log directory");
-                    continue;
-                }
-            };
-            for rotated in leftovers {
-                if let Some(live) = rotated
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .and_then(parse_rotated_name)
-                    .map(|p| p.live.to_owned())
-                    && let Some(f) = facility_of(&configured, &live)
-                {
-                    self.housekeeping.set_keep(&dir.join(&live), f);
-                }
-                tracing::info!(path = %rotated.display(), "compressing rotated file left uncompressed");
-                self.housekeeping.archive(rotated, true);
-                queued += 1;
-            }
-            for entry in std::fs::read_dir(&dir)? {
-                let entry = entry?;
-                let name = entry.file_name();
-                let Some(name) = name.to_str() else { continue };
-                let Some(live) = name.strip_suffix(if gzip { ".gz" } else { "" }) else {
-                    continue;
-                };
-                if !entry.file_type()?.is_file() || parse_rotated_name(name).is_some() {
-                    continue;
-                }
-                if let Some(f) = facility_of(&configured, live) {
-                    let path = entry.path();
-                    self.housekeeping.set_keep(&path, f);
-                    self.handle
-                        .shard(&path)
-                        .send(Command::Track(path, f.clone()))
-                        .await
-                        .map_err(|_| io::Error::other(StorageClosed))?;
-                }
-            }
-        }
-        Ok(queued)
-    }
-
-    /// Asks every writer to write, sync and close everything, waits for the
-    /// threads to finish, then gives the archiver a few seconds for its
-    /// queue (what is left is compressed at the next start-up).
-    pub async fn shutdown(self) {
-        let mut done = Vec::new();
-        for tx in self.handle.shards.iter() {
-            let (ack, wait) = oneshot::channel();
-            if tx.send(Command::Shutdown(ack)).await.is_ok() {
-                done.push(wait);
-            }
-        }
-        for wait in done {
-            let _ = wait.await;
-        }
-        let threads = self.threads;
-        let housekeeping = self.housekeeping;
-        let _ = tokio::task::spawn_blocking(move || {
-            for t in threads {
-                let _ = t.join();
-            }
-            let archiver = housekeeping
-                .archiver
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take();
-            if let Some(a) = archiver {
-                a.shutdown(Instant::now() + ARCHIVER_DEADLINE);
-            }
-        })
-        .await;
-    }
-}
-
-/// The facility whose live file name (`{name}.log`, or `{host}-{name}.log`
-/// for one file per host) is `live` (without a `.gz`); the longest name
-/// wins when several match.
-fn facility_of<'a>(configured: &[&'a Arc<Facility>], live: &str) -> Option<&'a Arc<Facility>> {
-    let stem = live.strip_suffix(".log")?;
-    configured
-        .iter()
-        .filter(|f| {
-            (!f.file_per_host && stem == f.name)
-                || (f.file_per_host
-                    && stem
-                        .strip_suffix(f.name.as_str())
-                        .is_some_and(|h| h.len() > 1 && h.ends_with('-')))
-        })
-        .max_by_key(|f| f.name.len())
-        .copied()
-}
-
-impl StorageHandle {
-    fn shard(&self, path: &Path) -> &mpsc::Sender<Command> {
-        let h = self.hasher.hash_one(path);
-        &self.shards[(h % self.shards.len() as u64) as usize]
-    }
-
-    /// Hands a batch to its file's writer, waiting while the queue is full.
-    pub async fn write(&self, batch: WriteBatch) -> Result<(), StorageClosed> {
-        self.shard(&batch.path)
-            .send(Command::Write(batch))
-            .await
-            .map_err(|_| StorageClosed)
-    }
-
-    /// Hands a batch over only if its writer's queue has room; gives it back
-    /// otherwise (UDP drops it).
-    pub fn try_write(&self, batch: WriteBatch) -> Result<(), WriteBatch> {
-        let shard = self.shard(&batch.path).clone();
-        shard.try_send(Command::Write(batch)).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(Command::Write(b))
-            | mpsc::error::TrySendError::Closed(Command::Write(b)) => b,
-            _ => unreachable!("only Write commands are sent here"),
-        })
-    }
-
-    /// Sends a command to every writer without waiting for room (ticks and
-    /// reopen requests are idempotent, so a full queue can skip one).
-    pub fn broadcast(&self, make: impl Fn() -> Command) {
-        for tx in self.shards.iter() {
-            let _ = tx.try_send(make());
-        }
-    }
-
-    /// The writers' counters.
-    pub fn stats(&self) -> &WriterStats {
-        &self.stats
-    }
-}
-
-/// An open live file: plain, or gzip written in members (`compress_on_write`).
-enum Sink {
-    Plain(File),
-    Gz(GzLiveFile),
-}
-
-impl Sink {
-    fn file(&self) -> &File {
-        match self {
-            Sink::Plain(f) => f,
-            Sink::Gz(g) => g.file(),
-        }
-    }
-}
-
-/// A live file and what is waiting to be written to it.
-struct LiveFile {
-    sink: Option<Sink>,
-    facility: Arc<Facility>,
-    pending: Vec<u8>,
-    pending_records: u32,
-    /// Written since the last sync.
-    unsynced: bool,
-    waiters: Vec<oneshot::Sender<()>>,
-    /// `size` and `started` reflect the file on disk.
-    loaded: bool,
-    /// Bytes in the file (compressed bytes for `.gz`): what `max_size` limits.
-    size: u64,
-    /// When the file's first line was written; `None` while it is empty.
-    started: Option<Zoned>,
-    /// A `.gz` file's torn tail has been cut (once per process).
-    repaired: bool,
-    /// After a failed rotation, no new attempt before this.
-    retry_rotation_at: Option<Instant>,
-    /// The schedule's next fire for (start, expression): every tick asks.
-    fire_cache: Option<(Timestamp, String, Option<Timestamp>)>,
-}
-
-impl LiveFile {
-    fn new(facility: Arc<Facility>) -> LiveFile {
-        LiveFile {
-            sink: None,
-            facility,
-            pending: Vec::new(),
-            pending_records: 0,
-            unsynced: false,
-            waiters: Vec::new(),
-            loaded: false,
-            size: 0,
-            started: None,
-            repaired: false,
-            retry_rotation_at: None,
-            fire_cache: None,
-        }
-    }
-
-    /// The first fire of the facility's schedule after `started`.
-    fn next_fire(&mut self, started: &Zoned) -> Option<Timestamp> {
-        let schedule = self.facility.schedule.as_ref()?;
-        let start = started.timestamp();
-        if let Some((t, expr, fire)) = &self.fire_cache
-            && *t == start
-            && expr == schedule.expression()
-        {
-            return *fire;
-        }
-        let fire = schedule.next_after(started).map(|z| z.timestamp());
-        self.fire_cache = Some((start, schedule.expression().to_owned(), fire));
-        fire
-    }
-}
+use super::handle::{Command, WriteBatch, WriterStats};
+use super::housekeeping::Housekeeping;
+use super::live::{LiveFile, is_gz, load, repair_once, retry_can_help, rotate, sync, write_prefix};
+use super::rotation::{Reason, RotationPolicy};
+use crate::config::Facility;
 
 /// A writer round takes at most about this many bytes from its queue
 /// before writing; a file holds no more than this below `flush_every`.
 const ROUND_BYTES: usize = 4 << 20;
 
 /// Beyond this much unwritten data for one file (the disk keeps failing),
-/// new lines are dropped and counted instead of held.
+/// stream senders are no longer acknowledged until it is written (they stop
+/// reading their sockets) and datagram lines are dropped and counted.
 const MAX_PENDING_BYTES: usize = 64 << 20;
 
-/// After a rotation fails (permissions, a full name space), how long the
-/// writer keeps appending to the live file before trying again.
-const ROTATION_RETRY: Duration = Duration::from_secs(60);
+/// After a write fails with an error that may pass (disk full), how long
+/// before the next attempt.
+const WRITE_RETRY: Duration = Duration::from_secs(1);
 
-struct Writer {
+/// A file not written for this long is closed on the next tick (and opened
+/// again by its next line).
+pub const IDLE_CLOSE: Duration = Duration::from_secs(60);
+
+pub(super) struct Writer {
     files: HashMap<PathBuf, LiveFile>,
     stats: Arc<WriterStats>,
     hk: Arc<Housekeeping>,
-}
-
-fn is_gz(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e == "gz")
+    /// Open files this writer may hold; the least recently used is closed
+    /// to open another.
+    max_open: usize,
+    /// Files idle this long are closed on a tick.
+    idle_close: Duration,
 }
 
 impl Writer {
-    fn new(stats: Arc<WriterStats>, hk: Arc<Housekeeping>) -> Self {
+    pub(super) fn new(stats: Arc<WriterStats>, hk: Arc<Housekeeping>, max_open: usize) -> Self {
         Writer {
             files: HashMap::new(),
             stats,
             hk,
+            max_open: max_open.max(1),
+            idle_close: IDLE_CLOSE,
         }
     }
 
-    fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+    pub(super) fn run(mut self, mut rx: mpsc::Receiver<Command>) {
         while let Some(first) = rx.blocking_recv() {
             let mut tick = false;
             let mut stop = None;
@@ -533,40 +88,79 @@ impl Writer {
                 }
                 next = rx.try_recv().ok();
             }
-            self.flush_all(tick || stop.is_some());
-            if tick {
-                self.rotate_idle();
-            }
-            if let Some(ack) = stop {
-                self.sync_all();
-                self.files.clear();
-                let _ = ack.send(());
+            if stop.is_some() {
+                self.stop();
+                if let Some(ack) = stop {
+                    let _ = ack.send(());
+                }
                 return;
             }
+            self.flush_all(tick, false);
+            if tick {
+                self.on_tick();
+            }
         }
-        self.flush_all(true);
+        self.stop();
+    }
+
+    /// Write what can be written, sync, and count (and log) what cannot.
+    fn stop(&mut self) {
+        self.flush_all(true, true);
         self.sync_all();
+        for (path, live) in &self.files {
+            if live.pending_records > 0 {
+                let n = u64::from(live.pending_records);
+                let total = self.stats.records_lost.fetch_add(n, Ordering::Relaxed) + n;
+                self.hk.report_loss(
+                    "unwritten_at_shutdown",
+                    path,
+                    n,
+                    total,
+                    &"the file could not be written before shutdown",
+                );
+            }
+        }
+        self.files.clear();
+    }
+
+    fn on_tick(&mut self) {
+        self.rotate_idle();
+        self.close_idle(Instant::now());
+        self.hk.retry_deferred();
+        self.hk.report_suppressed();
     }
 
     fn accept(&mut self, batch: WriteBatch) {
+        let pending = self.files.get(&batch.path).map_or(0, |l| l.pending.len());
+        let over = pending + batch.data.len() > MAX_PENDING_BYTES;
+        if over && batch.ack.is_none() {
+            // A datagram sender cannot be pushed back: drop and count.
+            let n = u64::from(batch.records);
+            let total = self.stats.records_lost.fetch_add(n, Ordering::Relaxed) + n;
+            self.hk.report_loss(
+                "pending_full",
+                &batch.path,
+                n,
+                total,
+                &"the file cannot be written and 64 MiB of lines wait for it (datagrams are not held)",
+            );
+            return;
+        }
         let live = self
             .files
             .entry(batch.path)
             .or_insert_with(|| LiveFile::new(batch.facility.clone()));
         live.facility = batch.facility;
-        if live.pending.len() + batch.data.len() > MAX_PENDING_BYTES {
-            self.stats
-                .records_lost
-                .fetch_add(u64::from(batch.records), Ordering::Relaxed);
-        } else if live.pending.is_empty() {
-            live.pending = batch.data;
-            live.pending_records = batch.records;
-        } else {
-            live.pending.extend_from_slice(&batch.data);
-            live.pending_records += batch.records;
-        }
+        append(live, batch.data, batch.records);
+        // A stream sender waits for the write itself when its facility asks
+        // for it (flush_every = 1, fsync), or while the file holds too much
+        // unwritten: that wait is what stops it reading its socket.
         if let Some(ack) = batch.ack {
-            live.waiters.push(ack);
+            if batch.wait_for_write || over {
+                live.waiters.push(ack);
+            } else {
+                let _ = ack.send(());
+            }
         }
     }
 
@@ -582,28 +176,35 @@ impl Writer {
         if is_gz(&path)
             && let Err(e) = repair_once(&path, live)
         {
-            tracing::error!(path = %path.display(), error = %e, "cannot check the gzip file for a torn tail");
+            hk.report(
+                "gzip_check_failed",
+                &path,
+                &e,
+                "cannot check the gzip file for a torn tail",
+            );
         }
-        self.rotate_if_due(&path, 0, &hk);
+        self.rotate_if_due(&path, &hk);
     }
 
     /// SIGHUP: close every file and reopen those that were open, so a file
     /// moved away is recreated now rather than at the next record.
     fn reopen(&mut self) {
-        self.flush_all(true);
+        self.flush_all(true, false);
         self.sync_all();
         let hk = self.hk.clone();
         for (path, live) in self.files.iter_mut() {
             let was_open = live.sink.take().is_some();
             live.loaded = false;
-            if was_open && let Err(e) = open_sink(path, live, &hk) {
-                tracing::error!(path = %path.display(), error = %e, "cannot reopen log file");
+            if was_open && let Err(e) = super::live::open_sink(path, live, &hk) {
+                hk.report("reopen_failed", path, &e, "cannot reopen log file");
             }
         }
     }
 
-    fn flush_all(&mut self, force: bool) {
-        let hk = self.hk.clone();
+    /// Writes the files that are due. `force`: everything pending (a tick);
+    /// `stopping`: also files waiting to retry a failed write.
+    fn flush_all(&mut self, force: bool, stopping: bool) {
+        let now = Instant::now();
         let paths: Vec<PathBuf> = self
             .files
             .iter()
@@ -612,42 +213,19 @@ impl Writer {
                     || !live.waiters.is_empty()
                     || live.pending_records >= live.facility.flush_every.max(1)
                     || live.pending.len() >= ROUND_BYTES;
-                due && !live.pending.is_empty()
+                let retry_ok = stopping || live.retry_write_at.is_none_or(|t| now >= t);
+                due && retry_ok && !live.pending.is_empty()
             })
             .map(|(p, _)| p.clone())
             .collect();
         for path in paths {
-            let incoming = match self.files.get(&path) {
-                // A member's compressed size is unknown until it is built:
-                // `.gz` files rotate once they reach `max_size`.
-                Some(_) if is_gz(&path) => 0,
-                Some(live) => live.pending.len() as u64,
-                None => continue,
-            };
-            self.rotate_if_due(&path, incoming, &hk);
-            let Some(live) = self.files.get_mut(&path) else {
-                continue;
-            };
-            match write_pending(&path, live, &hk) {
-                Ok(()) => {
-                    self.stats
-                        .records_written
-                        .fetch_add(u64::from(live.pending_records), Ordering::Relaxed);
-                    live.pending.clear();
-                    live.pending_records = 0;
-                    live.unsynced = true;
-                }
-                Err(e) => {
-                    tracing::error!(path = %path.display(), error = %e, "cannot write log file; will retry");
-                    live.sink = None;
-                    live.loaded = false;
-                }
-            }
+            self.flush_file(&path, now);
         }
+        let hk = self.hk.clone();
         for (path, live) in self.files.iter_mut() {
             if !live.waiters.is_empty() && live.pending.is_empty() {
                 if live.facility.fsync && live.unsynced {
-                    sync(path, live);
+                    sync(path, live, &hk);
                 }
                 for w in live.waiters.drain(..) {
                     let _ = w.send(());
@@ -660,28 +238,181 @@ impl Writer {
         }
     }
 
-    /// Timer-driven rotation: every known file whose schedule has fired.
+    /// Writes one file's pending lines, rotating between lines whenever the
+    /// next one would take the file past `max_size`.
+    fn flush_file(&mut self, path: &Path, now: Instant) {
+        let hk = self.hk.clone();
+        // Set when a rotation cannot be done now: write on regardless.
+        let mut unlimited = false;
+        loop {
+            self.rotate_if_due(path, &hk);
+            if self.files.get(path).is_some_and(|l| l.sink.is_none()) {
+                self.make_room(path);
+            }
+            let Some(live) = self.files.get_mut(path) else {
+                return;
+            };
+            if live.pending.is_empty() {
+                return;
+            }
+            let len = if unlimited || is_gz(path) {
+                live.pending.len()
+            } else {
+                fitting_len(live)
+            };
+            if len == 0 {
+                // The next line does not fit: the file is full.
+                if !self.rotate_full(path, &hk) {
+                    unlimited = true;
+                }
+                continue;
+            }
+            let result = write_prefix(path, live, &hk, len);
+            live.last_used = now;
+            let (written, error) = match result {
+                Ok(()) => (len, None),
+                Err((kept, e)) => (kept, Some(e)),
+            };
+            if written > 0 {
+                let records = consume(live, written);
+                live.unsynced = true;
+                live.retry_write_at = None;
+                self.stats
+                    .records_written
+                    .fetch_add(records, Ordering::Relaxed);
+            }
+            let more = !live.pending.is_empty();
+            match error {
+                // Stopped at max_size: rotate, then write the rest.
+                None if more => {
+                    if !self.rotate_full(path, &hk) {
+                        unlimited = true;
+                    }
+                }
+                None => return,
+                Some(e) => {
+                    self.write_failed(path, &e, now);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// A write failed: an error that may pass keeps the lines for a retry
+    /// (stream senders wait meanwhile); any other drops them, counted.
+    fn write_failed(&mut self, path: &Path, e: &std::io::Error, now: Instant) {
+        let Some(live) = self.files.get_mut(path) else {
+            return;
+        };
+        live.sink = None;
+        live.loaded = false;
+        if retry_can_help(e) {
+            live.retry_write_at = Some(now + WRITE_RETRY);
+            self.hk
+                .report("write_failed", path, e, "cannot write log file; will retry");
+            return;
+        }
+        let n = u64::from(live.pending_records);
+        let total = self.stats.records_lost.fetch_add(n, Ordering::Relaxed) + n;
+        self.hk.report_loss("write_impossible", path, n, total, e);
+        // Forget the file: nothing is retried on the timer, and the next
+        // line for it tries afresh (a permission may have been fixed).
+        if let Some(live) = self.files.remove(path) {
+            for w in live.waiters {
+                let _ = w.send(());
+            }
+        }
+    }
+
+    /// Size rotation of a file whose next line does not fit; false when the
+    /// file cannot be rotated now (the caller then writes on).
+    fn rotate_full(&mut self, path: &Path, hk: &Housekeeping) -> bool {
+        let Some(live) = self.files.get_mut(path) else {
+            return false;
+        };
+        if live.size == 0 || live.retry_rotation_at.is_some_and(|t| Instant::now() < t) {
+            return false;
+        }
+        rotate(path, live, Reason::Size, hk);
+        self.stats.rotations.fetch_add(1, Ordering::Relaxed);
+        live.size == 0
+    }
+
+    /// Before opening `path`: if this writer holds `max_open` open files,
+    /// close the least recently used other one (synced first if needed).
+    fn make_room(&mut self, path: &Path) {
+        let mut open = 0;
+        let mut lru: Option<(&PathBuf, Instant)> = None;
+        for (p, live) in &self.files {
+            if live.sink.is_some() {
+                open += 1;
+                if p != path && lru.is_none_or(|(_, t)| live.last_used < t) {
+                    lru = Some((p, live.last_used));
+                }
+            }
+        }
+        if open < self.max_open {
+            return;
+        }
+        if let Some((victim, _)) = lru {
+            let victim = victim.clone();
+            self.close(&victim);
+        }
+    }
+
+    /// Closes files not written for `idle_close`.
+    fn close_idle(&mut self, now: Instant) {
+        let idle: Vec<PathBuf> = self
+            .files
+            .iter()
+            .filter(|(_, l)| l.sink.is_some() && now.duration_since(l.last_used) >= self.idle_close)
+            .map(|(p, _)| p.clone())
+            .collect();
+        for p in idle {
+            self.close(&p);
+        }
+    }
+
+    fn close(&mut self, path: &Path) {
+        let hk = self.hk.clone();
+        if let Some(live) = self.files.get_mut(path) {
+            if live.unsynced {
+                sync(path, live, &hk);
+            }
+            live.sink = None;
+        }
+    }
+
+    /// Timer-driven rotation: every known file whose schedule has fired or
+    /// which has reached `max_size` (a `.gz` file, or one that grew by a
+    /// single line longer than `max_size`).
     fn rotate_idle(&mut self) {
         let hk = self.hk.clone();
         let paths: Vec<PathBuf> = self
             .files
             .iter()
-            .filter(|(_, live)| live.facility.schedule.is_some())
+            .filter(|(_, live)| {
+                live.facility.schedule.is_some()
+                    || live
+                        .facility
+                        .max_size
+                        .is_some_and(|max| live.loaded && live.size >= max)
+            })
             .map(|(p, _)| p.clone())
             .collect();
         for path in paths {
-            self.rotate_if_due(&path, 0, &hk);
+            self.rotate_if_due(&path, &hk);
         }
     }
 
-    /// Rotates `path` if `RotationPolicy::due` says so before `incoming`
-    /// more bytes are written.
-    fn rotate_if_due(&mut self, path: &Path, incoming: u64, hk: &Housekeeping) {
+    /// Rotates `path` if `RotationPolicy::due` says so (by schedule, or by
+    /// size once it has reached `max_size`).
+    fn rotate_if_due(&mut self, path: &Path, hk: &Housekeeping) {
         let Some(live) = self.files.get_mut(path) else {
             return;
         };
         if let Err(e) = load(path, live, hk) {
-            tracing::error!(path = %path.display(), error = %e, "cannot inspect log file");
+            hk.report("inspect_failed", path, &e, "cannot inspect log file");
             return;
         }
         let Some(started) = live.started.clone() else {
@@ -695,7 +426,7 @@ impl Writer {
         let policy = RotationPolicy {
             max_size: live.facility.max_size,
         };
-        let Some(reason) = policy.due(next_fire, now.timestamp(), live.size, incoming) else {
+        let Some(reason) = policy.due(next_fire, now.timestamp(), live.size, 0) else {
             return;
         };
         rotate(path, live, reason, hk);
@@ -703,168 +434,85 @@ impl Writer {
     }
 
     fn sync_all(&mut self) {
+        let hk = self.hk.clone();
         for (path, live) in self.files.iter_mut() {
             if live.unsynced {
-                sync(path, live);
+                sync(path, live, &hk);
             }
         }
     }
 }
 
-/// Fill in `size` and `started` from the file on disk, once.
-///
-/// A non-empty file's start time is the persisted one; a file the state does
-/// not know (state lost, or written by an older daemon) gets its birth time
-/// where the file system records one, else its modification time, so an
-/// overdue file rotates rather than growing for another period; that value
-/// is persisted. A missing or empty file has no start yet.
-fn load(path: &Path, live: &mut LiveFile, hk: &Housekeeping) -> io::Result<()> {
-    if live.loaded {
-        return Ok(());
-    }
-    let meta = match std::fs::symlink_metadata(path) {
-        Ok(m) => Some(m),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e),
-    };
-    live.size = meta.as_ref().map_or(0, |m| m.len());
-    live.started = None;
-    if let Some(meta) = meta.filter(|m| m.len() > 0) {
-        let zone = hk.clock.now().time_zone().clone();
-        let started = match hk.saved_start(path) {
-            Some(t) => t,
-            None => {
-                let t = meta
-                    .created()
-                    .or_else(|_| meta.modified())
-                    .ok()
-                    .and_then(|t| Timestamp::try_from(t).ok())
-                    .unwrap_or_else(|| hk.clock.now().timestamp());
-                hk.save_start(path, t);
-                t
-            }
-        };
-        live.started = Some(started.to_zoned(zone));
-    }
-    live.loaded = true;
-    Ok(())
-}
-
-/// Close `live`, move it to its rotated name and queue it for the archiver.
-fn rotate(path: &Path, live: &mut LiveFile, reason: Reason, hk: &Housekeeping) {
-    let Some(started) = live.started.clone() else {
-        return;
-    };
-    if live.unsynced {
-        sync(path, live);
-    }
-    live.sink = None;
-    match rotate_file(path, &started) {
-        Ok(rotated) => {
-            tracing::info!(path = %path.display(), rotated = %rotated.display(), reason = reason.as_str(), "rotated log file");
-            hk.set_keep(path, &live.facility);
-            hk.archive(rotated, !is_gz(path));
-            live.size = 0;
-            live.started = None;
-            live.retry_rotation_at = None;
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            // Moved away by someone else: the next write starts a new file.
-            live.loaded = false;
-        }
-        Err(e) => {
-            tracing::error!(path = %path.display(), error = %e, reason = "rotation_failed", "cannot rotate log file; writing on");
-            live.retry_rotation_at = Some(Instant::now() + ROTATION_RETRY);
-        }
-    }
-}
-
-fn sync(path: &Path, live: &mut LiveFile) {
-    if let Some(sink) = &live.sink
-        && let Err(e) = sink.file().sync_data()
-    {
-        tracing::error!(path = %path.display(), error = %e, "cannot sync log file");
-    }
-    live.unsynced = false;
-}
-
-/// Cut a `.gz` live file's torn tail, once per process (until it succeeds).
-fn repair_once(path: &Path, live: &mut LiveFile) -> io::Result<()> {
-    if !live.repaired {
-        let cut = repair_torn_tail(path)?;
-        if cut > 0 {
-            tracing::warn!(path = %path.display(), bytes = cut, reason = "torn_gzip_tail", "cut an incomplete gzip member left by a crash");
-        }
-        live.repaired = true;
-    }
-    Ok(())
-}
-
-/// Open the live file for appending; an empty file starts now (persisted).
-fn open_sink(path: &Path, live: &mut LiveFile, hk: &Housekeeping) -> io::Result<()> {
-    let sink = if is_gz(path) {
-        ensure_dir(path)?;
-        repair_once(path, live)?;
-        Sink::Gz(GzLiveFile::open(path, hk.level)?)
+/// Adds a batch's lines to a file's pending lines.
+fn append(live: &mut LiveFile, data: Vec<u8>, records: u32) {
+    if live.pending.is_empty() {
+        live.pending = data;
+        live.pending_records = records;
     } else {
-        Sink::Plain(open_live(path)?)
+        live.pending.extend_from_slice(&data);
+        live.pending_records += records;
+    }
+}
+
+/// The longest prefix of the pending lines, in whole lines, that keeps a
+/// plain file within `max_size`; 0 when not even the next line fits a file
+/// that already holds something (it must rotate first). A single line
+/// longer than `max_size` goes alone into an empty file.
+fn fitting_len(live: &LiveFile) -> usize {
+    let all = live.pending.len();
+    let Some(max) = live.facility.max_size else {
+        return all;
     };
-    let size = sink.file().metadata()?.len();
-    live.sink = Some(sink);
-    live.loaded = false;
-    load(path, live, hk)?;
-    live.size = size;
-    if size == 0 {
-        let now = hk.clock.now();
-        hk.save_start(path, now.timestamp());
-        live.started = Some(now);
+    if live.size.saturating_add(all as u64) <= max {
+        return all;
     }
-    Ok(())
+    let room = usize::try_from(max.saturating_sub(live.size)).map_or(all, |r| r.min(all));
+    match live.pending[..room].iter().rposition(|&b| b == b'\n') {
+        Some(i) => i + 1,
+        None if live.size == 0 => live
+            .pending
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(all, |i| i + 1),
+        None => 0,
+    }
 }
 
-fn write_pending(path: &Path, live: &mut LiveFile, hk: &Housekeeping) -> io::Result<()> {
-    if live.sink.is_none() {
-        open_sink(path, live, hk)?;
+/// Drops the first `n` bytes (whole lines) of the pending lines, now in the
+/// file; returns how many records they held. Counting lines is only needed
+/// when a round stops part-way (a rotation, a full disk), never per record.
+fn consume(live: &mut LiveFile, n: usize) -> u64 {
+    if n >= live.pending.len() {
+        let records = live.pending_records;
+        live.pending.clear();
+        live.pending_records = 0;
+        return u64::from(records);
     }
-    match live.sink.as_mut().expect("opened above") {
-        Sink::Plain(file) => {
-            file.write_all(&live.pending)?;
-            live.size += live.pending.len() as u64;
-        }
-        Sink::Gz(gz) => {
-            gz.append_batch(&live.pending)?;
-            live.size = gz.len();
-        }
-    }
-    Ok(())
-}
-
-fn ensure_dir(path: &Path) -> io::Result<()> {
-    if let Some(dir) = path.parent()
-        && !dir.is_dir()
-    {
-        DirBuilder::new().recursive(true).mode(0o750).create(dir)?;
-    }
-    Ok(())
-}
-
-/// Opens (creating if needed) a live file for appending: 0640, in a 0750
-/// directory, never through a symbolic link.
-pub fn open_live(path: &Path) -> io::Result<File> {
-    ensure_dir(path)?;
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o640)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
+    let lines = live.pending[..n].iter().filter(|&&b| b == b'\n').count();
+    // A body may hold a newline of its own: never count more than there are.
+    let records = u32::try_from(lines)
+        .unwrap_or(u32::MAX)
+        .min(live.pending_records);
+    live.pending.drain(..n);
+    live.pending_records -= records;
+    u64::from(records)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::fs::File;
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use jiff::{Timestamp, Zoned};
+    use tokio::sync::oneshot;
+
     use super::*;
+    use crate::storage::archive::{Archiver, CompressFormat};
+    use crate::storage::housekeeping::retain;
     use crate::storage::rotation::ManualClock;
     use crate::storage::schedule::Schedule;
+    use crate::storage::state::StateStore;
     use jiff::civil::date;
 
     fn at(h: i8, mi: i8, s: i8) -> Zoned {
@@ -885,6 +533,7 @@ mod tests {
             file_per_host: false,
             secret: None,
             fsync: false,
+            max_hosts: 1000,
         })
     }
 
@@ -901,17 +550,18 @@ mod tests {
             let keep: Arc<Mutex<HashMap<PathBuf, usize>>> = Arc::default();
             let archiver = Archiver::start(format, 1, {
                 let keep = keep.clone();
-                move |done| retain(&keep, &done)
+                let errors = crate::ratelimit::RateLimiter::default();
+                move |done| retain(&keep, &done, &errors)
             })
             .unwrap();
-            let hk = Arc::new(Housekeeping {
-                clock: clock.clone(),
-                state: Mutex::new(StateStore::load(dir.path()).unwrap()),
-                archiver: Mutex::new(Some(archiver)),
+            let hk = Arc::new(Housekeeping::new(
+                clock.clone(),
+                StateStore::load(dir.path()).unwrap(),
+                archiver,
                 keep,
-                level: 6,
-            });
-            let writer = Writer::new(Arc::default(), hk);
+                6,
+            ));
+            let writer = Writer::new(Arc::default(), hk, 16);
             Fixture { dir, clock, writer }
         }
 
@@ -920,17 +570,18 @@ mod tests {
             let old = &self.writer.hk;
             let archiver = Archiver::start(CompressFormat::Gzip, 1, {
                 let keep = old.keep.clone();
-                move |done| retain(&keep, &done)
+                let errors = crate::ratelimit::RateLimiter::default();
+                move |done| retain(&keep, &done, &errors)
             })
             .unwrap();
-            let hk = Arc::new(Housekeeping {
-                clock: self.clock.clone(),
-                state: Mutex::new(StateStore::load(self.dir.path()).unwrap()),
-                archiver: Mutex::new(Some(archiver)),
-                keep: old.keep.clone(),
-                level: 6,
-            });
-            self.writer = Writer::new(Arc::default(), hk);
+            let hk = Arc::new(Housekeeping::new(
+                self.clock.clone(),
+                StateStore::load(self.dir.path()).unwrap(),
+                archiver,
+                old.keep.clone(),
+                6,
+            ));
+            self.writer = Writer::new(Arc::default(), hk, 16);
         }
 
         fn live(&self, name: &str) -> PathBuf {
@@ -944,12 +595,13 @@ mod tests {
                 data: data.as_bytes().to_vec(),
                 records: data.lines().count() as u32,
                 ack: None,
+                wait_for_write: false,
             });
-            self.writer.flush_all(false);
+            self.writer.flush_all(false, false);
         }
 
         fn tick(&mut self) {
-            self.writer.flush_all(true);
+            self.writer.flush_all(true, false);
             self.writer.rotate_idle();
         }
 
@@ -1078,7 +730,7 @@ mod tests {
         fx.tick();
         // backup_count = 1: only the newest rotated gz remains, not xz'd.
         let names = fx.names_when(|n| n.len() == 1);
-        assert_eq!(names, ["web.log.gz.2026-11-24-11-00-00-000000"]);
+        assert_eq!(names, ["web.log.2026-11-24-11-00-00-000000.gz"]);
     }
 
     #[test]
@@ -1098,12 +750,13 @@ mod tests {
                 data: format!("record {i}\n").into_bytes(),
                 records: 1,
                 ack: Some(ack),
+                wait_for_write: true,
             });
             waits.push(wait);
         }
         // One round: the three batches become one member, synced once,
         // and every sender is acknowledged although flush_every is not met.
-        fx.writer.flush_all(false);
+        fx.writer.flush_all(false, false);
         for mut w in waits {
             assert!(w.try_recv().is_ok());
         }
@@ -1132,8 +785,58 @@ mod tests {
         fx.clock.set(at(11, 0, 0));
         fx.writer.track(path.clone(), f);
         let names = fx.names_when(|n| n.len() == 1);
-        assert_eq!(names, ["web.log.gz.2026-11-24-10-30-00-000000"]);
+        assert_eq!(names, ["web.log.2026-11-24-10-30-00-000000.gz"]);
         assert_eq!(std::fs::read(fx.live(&names[0])).unwrap(), whole);
+    }
+
+    fn open_count(w: &Writer) -> usize {
+        w.files.values().filter(|l| l.sink.is_some()).count()
+    }
+
+    #[test]
+    fn the_least_recently_used_file_is_closed_and_idle_files_too() {
+        let mut fx = Fixture::new(CompressFormat::Gzip);
+        fx.writer.max_open = 2;
+        let f = facility(Some("daily"), None, 5);
+        let (a, b, c) = (fx.live("a.log"), fx.live("b.log"), fx.live("c.log"));
+        fx.write(&a, &f, "a1\n");
+        fx.write(&b, &f, "b1\n");
+        fx.write(&a, &f, "a2\n");
+        // Opening c closes b, used less recently than a.
+        fx.write(&c, &f, "c1\n");
+        assert_eq!(open_count(&fx.writer), 2);
+        assert!(fx.writer.files[&b].sink.is_none());
+        assert!(fx.writer.files[&a].sink.is_some());
+        // b opens again for its next line, transparently.
+        fx.write(&b, &f, "b2\n");
+        assert_eq!(std::fs::read_to_string(&b).unwrap(), "b1\nb2\n");
+        assert_eq!(open_count(&fx.writer), 2);
+        // Idle files are closed on a tick.
+        fx.writer.idle_close = Duration::ZERO;
+        fx.writer.on_tick();
+        assert_eq!(open_count(&fx.writer), 0);
+        fx.write(&a, &f, "a3\n");
+        assert_eq!(std::fs::read_to_string(&a).unwrap(), "a1\na2\na3\n");
+    }
+
+    #[test]
+    fn fitting_len_cuts_between_lines() {
+        let mut live = LiveFile::new(facility(None, Some(10), 1));
+        live.pending = b"aaaa\nbbbb\ncccc\n".to_vec();
+        live.pending_records = 3;
+        assert_eq!(fitting_len(&live), 10);
+        live.size = 3;
+        assert_eq!(fitting_len(&live), 5);
+        live.size = 8;
+        assert_eq!(fitting_len(&live), 0, "the next line needs a new file");
+        live.size = 0;
+        live.pending = b"a very long line\nx\n".to_vec();
+        assert_eq!(fitting_len(&live), 17, "alone in an empty file");
+        assert_eq!(consume(&mut live, 17), 1);
+        assert_eq!(
+            (live.pending.as_slice(), live.pending_records),
+            (&b"x\n"[..], 2)
+        );
     }
 
     #[test]
@@ -1149,86 +852,5 @@ mod tests {
         fx.write(&path, &f, "b\n");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "b\n");
         assert_eq!(std::fs::read_to_string(&moved).unwrap(), "a\n");
-    }
-
-    #[test]
-    fn facility_of_matches_exact_names_and_per_host_files() {
-        let web = facility(None, Some(1), 1);
-        let mut per_host = (*facility(None, Some(1), 1)).clone();
-        per_host.name = "root".into();
-        per_host.file_per_host = true;
-        let per_host = Arc::new(per_host);
-        let all = [&web, &per_host];
-        assert!(Arc::ptr_eq(facility_of(&all, "web.log").unwrap(), &web));
-        assert!(Arc::ptr_eq(
-            facility_of(&all, "athens-root.log").unwrap(),
-            &per_host
-        ));
-        assert!(facility_of(&all, "root.log").is_none());
-        assert!(facility_of(&all, "-root.log").is_none());
-        assert!(facility_of(&all, "web.requests.log").is_none());
-        assert!(facility_of(&all, "athens-web.log").is_none());
-    }
-}
-
-#[cfg(test)]
-mod flood_tests {
-    use super::*;
-    use crate::storage::rotation::SystemClock;
-
-    /// Regression: a writer that fell behind used to take its whole queue
-    /// into one file's pending buffer and drop what passed 64 MiB. Now it
-    /// writes every few MiB and loses nothing, whatever `flush_every` says.
-    #[test]
-    fn a_flood_of_batches_is_written_whole_without_loss() {
-        let dir = tempfile::tempdir().unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        let storage = Storage::start(
-            &StorageSettings {
-                shards: 1,
-                queue_batches: 256,
-                workdir: dir.path().join("work"),
-                format: CompressFormat::Gzip,
-                level: 1,
-            },
-            Arc::new(SystemClock),
-        )
-        .unwrap();
-        let facility = Arc::new(Facility {
-            app: "app".into(),
-            name: "root".into(),
-            schedule: None,
-            backup_count: 1,
-            max_size: None,
-            flush_every: u32::MAX,
-            file_per_host: false,
-            secret: None,
-            fsync: false,
-        });
-        let path = dir.path().join("logs/app/root.log");
-        let line = [b"x".repeat(1023), b"\n".to_vec()].concat();
-        let batches = 100;
-        let per_batch = 1024;
-        rt.block_on(async {
-            let handle = storage.handle();
-            for _ in 0..batches {
-                handle
-                    .write(WriteBatch {
-                        path: path.clone(),
-                        facility: facility.clone(),
-                        data: line.repeat(per_batch),
-                        records: per_batch as u32,
-                        ack: None,
-                    })
-                    .await
-                    .unwrap();
-            }
-            assert_eq!(handle.stats().records_lost.load(Ordering::Relaxed), 0);
-            storage.shutdown().await;
-        });
-        let len = std::fs::metadata(&path).unwrap().len();
-        assert_eq!(len, (batches * per_batch * line.len()) as u64);
     }
 }

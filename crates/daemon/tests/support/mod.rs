@@ -131,6 +131,15 @@ impl Daemon {
         })
     }
 
+    /// Whether a stderr line already contains `needle` (no waiting).
+    pub fn has_output(&self, needle: &str) -> bool {
+        self.output
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains(needle))
+    }
+
     /// How many stderr lines contain every one of `needles`.
     pub fn count_output(&self, needles: &[&str]) -> usize {
         self.output
@@ -317,7 +326,7 @@ pub fn raw_frame(payload: &[u8], flags: u32) -> Vec<u8> {
 pub fn golden_frames() -> Vec<(String, Vec<u8>, serde_json::Value)> {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/interop/loghog-0.7-frames.json"
+        "/../proto/tests/data/loghog-0.7-frames.json"
     );
     let all: Vec<serde_json::Value> =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
@@ -441,4 +450,50 @@ pub fn have_tool(tool: &str) -> bool {
 /// A facilities.conf with one root facility for `app`.
 pub fn one_facility(app: &str, settings: &str) -> String {
     format!("[{app}]\n{settings}\n")
+}
+
+/// Sends every golden frame over TLS the way the 0.7 client connects:
+/// verify the server against the CA, not its host name; present the pem.
+pub const PYTHON_TLS_SENDER: &str = r#"
+import socket, ssl, sys
+host, port, ca, pem, hexframes = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_REQUIRED
+ctx.load_verify_locations(ca)
+if pem != "-":
+    ctx.load_cert_chain(pem)
+with socket.create_connection((host, port)) as raw:
+    with ctx.wrap_socket(raw) as s:
+        for h in hexframes.split(","):
+            s.sendall(bytes.fromhex(h))
+        try:
+            s.unwrap()
+        except OSError:
+            pass
+"#;
+
+/// Sends `frames` over TLS to `addr` with Python's ssl module, the way the
+/// 0.7 client connects: verify the server against `ca` (not its name) and
+/// present `pem` if given.
+pub fn send_tls_with_python(
+    addr: SocketAddr,
+    ca: &Path,
+    pem: Option<&Path>,
+    frames: &[Vec<u8>],
+) -> std::process::Output {
+    let hex: Vec<String> = frames
+        .iter()
+        .map(|f| f.iter().map(|b| format!("{b:02x}")).collect())
+        .collect();
+    let pem = pem.map_or("-".to_owned(), |p| p.display().to_string());
+    Command::new("python3")
+        .args(["-c", PYTHON_TLS_SENDER])
+        .arg(addr.ip().to_string())
+        .arg(addr.port().to_string())
+        .arg(ca)
+        .arg(pem)
+        .arg(hex.join(","))
+        .output()
+        .unwrap()
 }

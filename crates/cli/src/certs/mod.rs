@@ -19,7 +19,6 @@ use rcgen::{
 use rustls_pki_types::PrivateKeyDer;
 use rustls_pki_types::pem::PemObject;
 use x509_parser::prelude::{FromDer, X509Certificate};
-use x509_parser::public_key::PublicKey;
 
 /// Directories searched, in order, for `{ca-name}-ca.key` when no CA directory is given.
 pub const CA_SEARCH_DIRS: [&str; 4] = [
@@ -31,6 +30,9 @@ pub const CA_SEARCH_DIRS: [&str; 4] = [
 
 /// The CA name used when none is given.
 pub const DEFAULT_CA_NAME: &str = "loghog";
+
+mod upgrade;
+pub use upgrade::{Upgraded, upgrade_server_files};
 
 /// Last day of validity: "1000 years" as the original promised, rounded.
 const NOT_AFTER_YEAR: i32 = 3000;
@@ -122,6 +124,16 @@ pub enum CertError {
         /// What is wrong.
         reason: String,
     },
+    /// The CA certificate is one current TLS libraries refuse (X.509 v1, an
+    /// old digest, a short key).
+    CaUnusable {
+        /// The CA certificate.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+        /// True when the key itself is too weak (a new CA is needed).
+        key_weak: bool,
+    },
     /// The CA key does not belong to the CA certificate.
     CaKeyMismatch {
         /// The key.
@@ -140,6 +152,13 @@ impl fmt::Display for CertError {
             CertError::InvalidName { what, name, reason } => {
                 write!(f, "invalid {what} {name:?}: {reason}")
             }
+            CertError::Exists { path } if is_server_file(path) => write!(
+                f,
+                "{} already exists; to keep this CA (and every client's CA file) and \
+                 re-issue only what current TLS libraries refuse, use --upgrade; --force \
+                 makes a new CA, whose certificate every client then needs",
+                path.display()
+            ),
             CertError::Exists { path } => write!(
                 f,
                 "{} already exists; remove it or use --force to overwrite",
@@ -170,6 +189,22 @@ impl fmt::Display for CertError {
             CertError::BadCa { path, reason } => {
                 write!(f, "{}: {reason}; {REGENERATE}", path.display())
             }
+            CertError::CaUnusable {
+                path,
+                reason,
+                key_weak: false,
+            } => write!(
+                f,
+                "{}: {reason}; run `loghog-server-cert --upgrade` in its directory to \
+                 re-issue it with the same key (clients keep their CA file)",
+                path.display()
+            ),
+            CertError::CaUnusable { path, reason, .. } => write!(
+                f,
+                "{}: {reason}; the CA key must be replaced: {REGENERATE} --force, then hand \
+                 the new CA certificate to every client",
+                path.display()
+            ),
             CertError::CaKeyMismatch { key, cert } => write!(
                 f,
                 "the CA key {} does not belong to the CA certificate {}; {REGENERATE}",
@@ -179,6 +214,14 @@ impl fmt::Display for CertError {
             CertError::Generate(err) => write!(f, "cannot generate the certificate: {err}"),
         }
     }
+}
+
+/// True for the files `loghog-server-cert` writes, whose refusal message
+/// points at `--upgrade`.
+fn is_server_file(path: &Path) -> bool {
+    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+        n.ends_with("-ca.key") || n.ends_with("-ca.cert") || n.ends_with("-server.pem")
+    })
 }
 
 impl std::error::Error for CertError {
@@ -216,6 +259,20 @@ pub fn make_server_files(
     check_targets(&[&files.ca_key, &files.ca_cert, &files.server_pem], force)?;
 
     let ca = new_ca(domain, key_type)?;
+    let pem = server_leaf(domain, key_type, &ca)?;
+    write_file(&files.ca_key, &ca.key().serialize_pem(), SECRET_MODE, force)?;
+    write_file(&files.ca_cert, &ca.pem(), PUBLIC_MODE, force)?;
+    write_file(&files.server_pem, &pem, SECRET_MODE, force)?;
+    Ok(files)
+}
+
+/// A new server key and certificate for `domain` signed by `issuer`, as one
+/// PEM text (key first), ready to be loghogd's `pemfile`.
+fn server_leaf(
+    domain: &str,
+    key_type: KeyType,
+    issuer: &Issuer<'_, KeyPair>,
+) -> Result<String, CertError> {
     let mut params = CertificateParams::new(vec![domain.to_owned()])?;
     leaf_params(
         &mut params,
@@ -224,13 +281,8 @@ pub fn make_server_files(
         ExtendedKeyUsagePurpose::ServerAuth,
     );
     let key = new_key(key_type)?;
-    let cert = params.signed_by(&key, &ca)?;
-
-    write_file(&files.ca_key, &ca.key().serialize_pem(), SECRET_MODE, force)?;
-    write_file(&files.ca_cert, &ca.pem(), PUBLIC_MODE, force)?;
-    let pem = format!("{}{}", key.serialize_pem(), cert.pem());
-    write_file(&files.server_pem, &pem, SECRET_MODE, force)?;
-    Ok(files)
+    let cert = params.signed_by(&key, issuer)?;
+    Ok(format!("{}{}", key.serialize_pem(), cert.pem()))
 }
 
 /// Makes a client certificate for `name` signed by the CA in `ca`, and writes
@@ -261,6 +313,33 @@ pub fn make_client_file(
     let pem = format!("{}{}", key.serialize_pem(), cert.pem());
     write_file(&path, &pem, SECRET_MODE, force)?;
     Ok(path)
+}
+
+/// Under `sudo`, gives `path` to the user who ran sudo (`SUDO_UID` and
+/// `SUDO_GID`, set by sudo), as the original did: the client certificate is
+/// for that user's applications, not for root. Returns the new owner's name
+/// when the file was handed over.
+pub fn give_to_sudo_user(path: &Path) -> Result<Option<String>, CertError> {
+    let var = |name| std::env::var(name).ok().filter(|v| !v.is_empty());
+    if !nix::unistd::geteuid().is_root() {
+        return Ok(None);
+    }
+    let (Some(uid), Some(gid)) = (var("SUDO_UID"), var("SUDO_GID")) else {
+        return Ok(None);
+    };
+    let (Ok(uid), Ok(gid)) = (uid.parse::<u32>(), gid.parse::<u32>()) else {
+        return Ok(None);
+    };
+    if uid == 0 {
+        return Ok(None);
+    }
+    std::os::unix::fs::chown(path, Some(uid), Some(gid)).map_err(|source| CertError::Write {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(Some(
+        var("SUDO_USER").unwrap_or_else(|| format!("uid {uid}")),
+    ))
 }
 
 /// Finds `{ca_name}-ca.key` and the `{ca_name}-ca.cert` beside it, in
@@ -316,10 +395,12 @@ fn load_ca(ca: &CaFiles) -> Result<Issuer<'static, KeyPair>, CertError> {
         .map_err(|err| bad_cert(format!("no certificate ({err})")))?;
     let (_, cert) = X509Certificate::from_der(&cert_der)
         .map_err(|err| bad_cert(format!("not valid X.509 ({err})")))?;
-    if let Some(weakness) = weakness(&cert) {
-        return Err(bad_cert(format!(
-            "the CA certificate {weakness}, too weak for TLS"
-        )));
+    if let Some(weakness) = loghog_pki::weakness(&cert) {
+        return Err(CertError::CaUnusable {
+            path: ca.cert.clone(),
+            reason: format!("the CA certificate {weakness}"),
+            key_weak: weakness.is_key(),
+        });
     }
     if !cert.is_ca() {
         return Err(bad_cert(
@@ -343,40 +424,6 @@ fn load_ca(ca: &CaFiles) -> Result<Issuer<'static, KeyPair>, CertError> {
     }
     Issuer::from_ca_cert_der(&cert_der, key)
         .map_err(|err| bad_cert(format!("cannot sign with it ({err})")))
-}
-
-/// Why a CA certificate made by older tools is useless for TLS, if it is.
-fn weakness(cert: &X509Certificate<'_>) -> Option<String> {
-    if cert.version().0 == 0 {
-        return Some("is X.509 v1".into());
-    }
-    let sig = cert.signature_algorithm.algorithm.to_id_string();
-    const WEAK: &[(&str, &str)] = &[
-        ("1.2.840.113549.1.1.2", "MD2 with RSA"),
-        ("1.2.840.113549.1.1.3", "MD4 with RSA"),
-        ("1.2.840.113549.1.1.4", "MD5 with RSA"),
-        ("1.2.840.113549.1.1.5", "SHA-1 with RSA"),
-        ("1.3.14.3.2.29", "SHA-1 with RSA"),
-        ("1.2.840.10040.4.3", "SHA-1 with DSA"),
-        ("1.2.840.10045.4.1", "SHA-1 with ECDSA"),
-    ];
-    if let Some((_, name)) = WEAK.iter().find(|(oid, _)| *oid == sig) {
-        return Some(format!("is signed with {name}"));
-    }
-    if let Ok(PublicKey::RSA(rsa)) = cert.public_key().parsed() {
-        let digits = rsa
-            .modulus
-            .iter()
-            .position(|b| *b != 0)
-            .map_or(&[][..], |i| &rsa.modulus[i..]);
-        let bits = digits
-            .first()
-            .map_or(0, |b| digits.len() * 8 - b.leading_zeros() as usize);
-        if bits < 2048 {
-            return Some(format!("has a {bits}-bit RSA key"));
-        }
-    }
-    None
 }
 
 fn new_key(key_type: KeyType) -> Result<KeyPair, CertError> {
@@ -551,7 +598,7 @@ mod tests {
                 let der = rustls_pki_types::CertificateDer::from_pem_slice(&pem).unwrap();
                 let (_, cert) = X509Certificate::from_der(&der).unwrap();
                 assert_eq!(cert.version().0, 2);
-                assert!(weakness(&cert).is_none());
+                assert!(loghog_pki::weakness(&cert).is_none());
                 assert!(!cert.is_ca());
                 assert_eq!(cert.issuer(), ca_cert.subject());
                 let eku = cert.extended_key_usage().unwrap().unwrap().value;
