@@ -341,7 +341,7 @@ def main():
           % (sum(found.values()), len(missing), len(doubled), len(unexpected), torn))
     print("daemon: alive at the end %s, probe record written %s, exit status %s"
           % (alive, probe_ok, status))
-    print("kernel UDP receive-buffer drops during the run: %d" % udp_drops)
+    print("kernel UDP receive-buffer drops during the run (whole system): %d" % udp_drops)
     print("internal log lines by reason: " + ", ".join("%s %d" % kv for kv in sorted(reasons.items())))
 
     if missing:
