@@ -2,19 +2,20 @@
 //! implements reload (SIGHUP) and shutdown as a protocol.
 //!
 //! Shutdown: stop accepting; every connection reads what its peer has
-//! already sent and hands it over; the writers write, sync and close; then
-//! `run` returns. Everything runs under one deadline.
+//! already sent and hands it over (for at most `shutdown_timeout`, then
+//! what is still arriving is cut and counted); the writers write, sync and
+//! close; then `run` returns.
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::UdpSocket;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{DaemonConfig, Facilities};
 use crate::ingest::Listeners;
+use crate::ingest::limits::{Limits, Registry};
 use crate::ingest::rejects::Rejects;
 use crate::ingest::stream::{self, StreamContext};
 use crate::ingest::udp;
@@ -23,8 +24,10 @@ use crate::router::Router;
 use crate::storage::rotation::SystemClock;
 use crate::storage::{Command, Storage, StorageSettings};
 
-/// How long shutdown may take before connections are abandoned.
-const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
+/// How long, after `shutdown_timeout` has cut the connections still
+/// reading, they may take to hand what they read to the writers before
+/// they are abandoned.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(7);
 /// How often writers hand pending lines to the OS even below `flush_every`.
 const TICK: Duration = Duration::from_secs(1);
 
@@ -104,12 +107,26 @@ async fn serve(config: DaemonConfig, cx: RunContext) -> Result<(), RunError> {
         config.compressor.compress_on_write,
         config.server.max_message_size,
         storage.handle(),
-        rejects,
+        rejects.clone(),
     ));
     let tracker = TaskTracker::new();
+    crate::ingest::limits::raise_fd_limit(
+        config.server.max_connections,
+        config.server.max_open_files,
+    );
+    let connections = Registry::new(
+        Limits {
+            max_connections: config.server.max_connections.max(1),
+            max_per_peer: config.server.max_connections_per_peer.max(1),
+            max_buffered_bytes: config.server.max_buffered_bytes,
+            shutdown_timeout: config.server.shutdown_timeout,
+        },
+        shutdown.clone(),
+        rejects,
+    );
     let ctx = StreamContext {
         router: router.clone(),
-        limit: Arc::new(Semaphore::new(config.server.max_connections.max(1))),
+        connections: connections.clone(),
         shutdown: shutdown.clone(),
         tracker: tracker.clone(),
     };
@@ -167,12 +184,11 @@ async fn serve(config: DaemonConfig, cx: RunContext) -> Result<(), RunError> {
     shutdown.cancelled().await;
     tracing::info!("stopping: finishing what clients have sent");
     tracker.close();
-    if tokio::time::timeout(SHUTDOWN_DEADLINE, tracker.wait())
+    let deadline = config.server.shutdown_timeout + SHUTDOWN_GRACE;
+    let abandoned = tokio::time::timeout(deadline, tracker.wait())
         .await
-        .is_err()
-    {
-        tracing::warn!("some connections did not finish in time");
-    }
+        .is_err();
+    connections.log_shutdown(abandoned);
     ticker.abort();
     signals.abort();
     storage.shutdown().await;

@@ -94,30 +94,3 @@ fn sigterm_writes_everything_already_sent_and_exits_zero() {
         drop(conns);
     }
 }
-
-#[test]
-fn the_connection_limit_makes_new_connections_wait_not_fail() {
-    let d = Daemon::start_with(
-        "[app]\nrotate = daily\nbackup_count = 1\n",
-        "max_connections = 2\n",
-    );
-    let mut a = d.connect();
-    let mut b = d.connect();
-    a.write_all(&frame("app", "", "a")).unwrap();
-    b.write_all(&frame("app", "", "b")).unwrap();
-    wait_lines(&d.log("app/root.log"), 2);
-    // A third connection is accepted by the kernel but not served yet.
-    let mut c = d.connect();
-    c.write_all(&frame("app", "", "c")).unwrap();
-    assert!(
-        d.wait_for_output("connection limit reached"),
-        "{}",
-        d.output()
-    );
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    assert_eq!(read_lines(&d.log("app/root.log")).len(), 2);
-    // When one closes, the waiting one is served and nothing is lost.
-    drop(a);
-    let lines = wait_lines(&d.log("app/root.log"), 3);
-    assert_eq!(bodies(&lines)[2], "c");
-}

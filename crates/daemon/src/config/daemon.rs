@@ -38,6 +38,14 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 pub const DEFAULT_MAX_OPEN_FILES: usize = crate::storage::handle::DEFAULT_MAX_OPEN_FILES;
 /// Default `[server] handshake_timeout`.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default `[server] max_connections_per_peer`: generous, because every
+/// client process on one host (or behind one NAT) shares its address.
+pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: usize = 1_000;
+/// Default `[server] max_buffered_bytes`: 256 MiB held in partial frames
+/// across all connections.
+pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 256 << 20;
+/// Default `[server] shutdown_timeout`.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The sections and keys loghogd.conf may contain; anything else is warned
 /// about (a typo should not pass silently).
@@ -70,6 +78,9 @@ const KNOWN: &[(&str, &[&str])] = &[
             "max_message_size",
             "max_connections",
             "handshake_timeout",
+            "max_connections_per_peer",
+            "max_buffered_bytes",
+            "shutdown_timeout",
             "max_open_files",
         ],
     ),
@@ -195,6 +206,14 @@ pub struct ServerSettings {
     pub max_connections: usize,
     /// A TLS handshake must finish within this time.
     pub handshake_timeout: Duration,
+    /// At most this many connections from one IP address at once.
+    pub max_connections_per_peer: usize,
+    /// Bytes held in partial frames across all connections before the
+    /// connections holding the most are closed.
+    pub max_buffered_bytes: usize,
+    /// After SIGTERM, connections read for at most this long; what is still
+    /// arriving then is cut (and counted).
+    pub shutdown_timeout: Duration,
     /// At most this many log files open at once (the least recently used
     /// is closed to open another).
     pub max_open_files: usize,
@@ -436,6 +455,35 @@ impl DaemonConfig {
             DEFAULT_HANDSHAKE_TIMEOUT,
             parse_seconds,
         );
+        let max_connections_per_peer = r.value(
+            "server",
+            "max_connections_per_peer",
+            DEFAULT_MAX_CONNECTIONS_PER_PEER,
+            |v| positive::<usize>(v, "a number of connections"),
+        );
+        let max_buffered_bytes = r.value(
+            "server",
+            "max_buffered_bytes",
+            DEFAULT_MAX_BUFFERED_BYTES,
+            |v| positive::<usize>(v, "a size in bytes"),
+        );
+        // A budget smaller than one frame would close every connection that
+        // sends a large (but allowed) frame.
+        let budget_line = r.entry("server", "max_buffered_bytes").map(|e| e.line);
+        if let Some(line) = budget_line.filter(|_| max_buffered_bytes < max_message_size) {
+            r.error(
+                line,
+                format!(
+                    "[server] max_buffered_bytes: {max_buffered_bytes} is less than max_message_size ({max_message_size})"
+                ),
+            );
+        }
+        let shutdown_timeout = r.value(
+            "server",
+            "shutdown_timeout",
+            DEFAULT_SHUTDOWN_TIMEOUT,
+            parse_seconds,
+        );
         let max_open_files = r.value("server", "max_open_files", DEFAULT_MAX_OPEN_FILES, |v| {
             positive::<usize>(v, "a number of files")
         });
@@ -536,6 +584,9 @@ impl DaemonConfig {
                 max_message_size,
                 max_connections,
                 handshake_timeout,
+                max_connections_per_peer,
+                max_buffered_bytes,
+                shutdown_timeout,
                 max_open_files,
             },
             lines,
@@ -818,6 +869,9 @@ mod tests {
         assert_eq!(c.server.max_connections, 10_000);
         assert_eq!(c.server.max_open_files, 256);
         assert_eq!(c.server.handshake_timeout, Duration::from_secs(10));
+        assert_eq!(c.server.max_connections_per_peer, 1_000);
+        assert_eq!(c.server.max_buffered_bytes, 256 << 20);
+        assert_eq!(c.server.shutdown_timeout, Duration::from_secs(3));
     }
 
     #[test]
@@ -830,7 +884,8 @@ mod tests {
              [server]\nlisten_ipv4 = 10.0.0.5:16655, 127.0.0.1\nlisten_ipv6 = [::0]:5588,[::1]\n\
              default_port = 7000\nlisten_ipv4_ssl = 127.0.0.1\nlisten_ipv6_ssl =\ndefault_port_ssl = 7001\n\
              pemfile = server.pem\ncacert = /ca/ca.cert\nmax_message_size = 8192\n\
-             max_connections = 5\nhandshake_timeout = 2.5\n",
+             max_connections = 5\nhandshake_timeout = 2.5\nmax_connections_per_peer = 3\n\
+             max_buffered_bytes = 65536\nshutdown_timeout = 0.5\n",
         );
         assert!(c.daemon);
         assert_eq!(c.user.as_deref(), Some("loghog"));
@@ -865,6 +920,25 @@ mod tests {
         assert_eq!(c.server.max_message_size, 8192);
         assert_eq!(c.server.max_connections, 5);
         assert_eq!(c.server.handshake_timeout, Duration::from_millis(2500));
+        assert_eq!(c.server.max_connections_per_peer, 3);
+        assert_eq!(c.server.max_buffered_bytes, 65536);
+        assert_eq!(c.server.shutdown_timeout, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn connection_limits_are_checked() {
+        let e = errors(&format!(
+            "{MIN}[server]\nmax_connections_per_peer = 0\nmax_buffered_bytes = 1000\n\
+             shutdown_timeout = soon\n"
+        ));
+        assert_eq!(e.len(), 3, "{e:#?}");
+        assert!(e[0].contains(":4: ") && e[0].contains("'0'"), "{}", e[0]);
+        assert!(
+            e[1].contains(":5: ") && e[1].contains("less than max_message_size"),
+            "{}",
+            e[1]
+        );
+        assert!(e[2].contains(":6: ") && e[2].contains("'soon'"), "{}", e[2]);
     }
 
     #[test]

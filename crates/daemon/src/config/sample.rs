@@ -73,10 +73,21 @@ default_port_ssl = 5577
 
 ; Frames with a larger payload (bytes) are skipped.
 max_message_size = 1048576
-; Client connections accepted at once.
+; Client connections (TCP and TLS) open at once. When the limit is
+; reached, the connection idle the longest is closed to admit a new one.
 max_connections = 10000
+; Connections from one IP address at once; more are refused. Clients on
+; one host (or behind one NAT) share an address.
+max_connections_per_peer = 1000
+; Bytes held in partial frames across all connections (256 MiB). Beyond
+; it, the connections holding the most are closed. At least
+; max_message_size.
+max_buffered_bytes = 268435456
 ; Seconds a TLS client has to finish its handshake.
 handshake_timeout = 10
+; Seconds after SIGTERM during which connections still read what clients
+; send; what is still arriving then is cut, and counted in the log.
+shutdown_timeout = 3
 ; Log files open at once; the least recently written is closed to open
 ; another (a file idle for 60 seconds is closed too). Both reopen on their
 ; next record.

@@ -16,10 +16,10 @@ use std::time::Duration;
 use loghog_proto::{Decode, FrameDecoder};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::limits::{Connection, Registry};
 use crate::router::Router;
 
 /// A connection's read buffer starts this large...
@@ -30,10 +30,8 @@ const MAX_BUFFER: usize = 256 * 1024;
 /// A connection quiet this long gives its buffer back.
 const IDLE_SHRINK: Duration = Duration::from_secs(30);
 /// On shutdown a connection reads what has already arrived: it stops once
-/// the socket has been quiet this long...
+/// the socket has been quiet this long, or at `shutdown_timeout`.
 const DRAIN_QUIET: Duration = Duration::from_millis(100);
-/// ...or after this long in all.
-const DRAIN_LIMIT: Duration = Duration::from_secs(3);
 
 /// Shared by every stream listener: the connection limit and what each
 /// connection needs.
@@ -41,58 +39,40 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(3);
 pub struct StreamContext {
     /// The router every connection feeds.
     pub router: Arc<Router>,
-    /// Permits for open connections, TCP and TLS together.
-    pub limit: Arc<Semaphore>,
+    /// Open connections, TCP and TLS together, and their limits.
+    pub connections: Arc<Registry>,
     /// Cancelled when the daemon stops.
     pub shutdown: CancellationToken,
     /// Tracks every connection task so shutdown can wait for them.
     pub tracker: TaskTracker,
 }
 
-impl StreamContext {
-    /// Waits for a connection permit; logs when the limit is what makes it
-    /// wait. None once the daemon is stopping.
-    pub async fn permit(&self, kind: &'static str) -> Option<OwnedSemaphorePermit> {
-        if let Ok(p) = self.limit.clone().try_acquire_owned() {
-            return Some(p);
-        }
-        tracing::warn!(
-            listener = kind,
-            "connection limit reached; new connections wait in the backlog"
-        );
-        tokio::select! {
-            p = self.limit.clone().acquire_owned() => p.ok(),
-            () = self.shutdown.cancelled() => None,
-        }
-    }
-}
-
 /// Accepts plain TCP connections until shutdown.
 pub async fn accept_plain(listener: TcpListener, ctx: StreamContext) {
-    accept_loop(listener, ctx, "tcp", |stream, peer, ctx| async move {
-        serve(stream, peer, &ctx).await;
+    accept_loop(listener, ctx, |stream, peer, ctx, conn| async move {
+        serve(stream, peer, &ctx, &conn).await;
     })
     .await;
 }
 
 /// Accepts TLS connections until shutdown. The handshake runs in the
-/// connection's own task, under `handshake_timeout`, holding a connection
-/// permit like any other connection.
+/// connection's own task, under `handshake_timeout`, registered like any
+/// other connection (so a stalled handshake is idle and can be evicted).
 pub async fn accept_tls(
     listener: TcpListener,
     ctx: StreamContext,
     acceptor: tokio_rustls::TlsAcceptor,
     handshake_timeout: Duration,
 ) {
-    accept_loop(listener, ctx, "tls", move |stream, peer, ctx| {
+    accept_loop(listener, ctx, move |stream, peer, ctx, conn| {
         let acceptor = acceptor.clone();
         async move {
             let handshake = tokio::select! {
                 r = super::tls::accept(&acceptor, stream, handshake_timeout) => r,
-                () = ctx.shutdown.cancelled() => return,
+                () = conn.stopped() => return,
             };
             match handshake {
-                Ok(tls) => serve(tls, peer, &ctx).await,
+                Ok(tls) => serve(tls, peer, &ctx, &conn).await,
                 Err(e) => ctx.router.rejects().report(
                     peer,
                     e.reason(),
@@ -104,47 +84,49 @@ pub async fn accept_tls(
     .await;
 }
 
-/// The accept loop both kinds share: take a connection permit, accept, and
-/// run `connection` in a tracked task that holds the permit until it ends.
-async fn accept_loop<F, Fut>(
-    listener: TcpListener,
-    ctx: StreamContext,
-    kind: &'static str,
-    connection: F,
-) where
-    F: Fn(TcpStream, SocketAddr, StreamContext) -> Fut,
+/// The accept loop both kinds share: accept, register the connection
+/// (which may evict the longest-idle one, or refuse a peer over its share:
+/// dropping the socket closes it), and run `connection` in a tracked task
+/// that owns the registration until it ends.
+async fn accept_loop<F, Fut>(listener: TcpListener, ctx: StreamContext, connection: F)
+where
+    F: Fn(TcpStream, SocketAddr, StreamContext, Connection) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     loop {
-        let Some(permit) = ctx.permit(kind).await else {
+        if !ctx.connections.room().await {
             return;
-        };
+        }
         let accepted = tokio::select! {
             r = listener.accept() => r,
             () = ctx.shutdown.cancelled() => return,
         };
         match accepted {
             Ok((stream, peer)) => {
-                let task = connection(stream, peer, ctx.clone());
-                ctx.tracker.spawn(async move {
-                    task.await;
-                    drop(permit);
-                });
+                let Some(conn) = ctx.connections.admit(peer) else {
+                    continue;
+                };
+                ctx.tracker
+                    .spawn(connection(stream, peer, ctx.clone(), conn));
             }
-            Err(e) => accept_failed(&e).await,
+            Err(e) => {
+                // Logged (rate-limited); out of descriptors, an idle
+                // connection is closed. Back off so the loop does not spin.
+                ctx.connections.accept_failed(&e);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
         }
     }
 }
 
-/// Logs a failed accept and, for resource exhaustion, backs off briefly so
-/// the loop does not spin.
-async fn accept_failed(e: &std::io::Error) {
-    tracing::error!(error = %e, "accept failed");
-    tokio::time::sleep(Duration::from_millis(100)).await;
-}
-
-/// Reads frames from one connection until it closes or the daemon stops.
-pub async fn serve<S: AsyncRead + Unpin>(mut stream: S, peer: SocketAddr, ctx: &StreamContext) {
+/// Reads frames from one connection until it closes, is evicted, or the
+/// daemon stops.
+pub async fn serve<S: AsyncRead + Unpin>(
+    mut stream: S,
+    peer: SocketAddr,
+    ctx: &StreamContext,
+    conn: &Connection,
+) {
     tracing::debug!(peer = %peer, "connection opened");
     let router = &ctx.router;
     let mut decoder = FrameDecoder::new(router.max_payload());
@@ -162,10 +144,13 @@ pub async fn serve<S: AsyncRead + Unpin>(mut stream: S, peer: SocketAddr, ctx: &
         let read = match drain_until {
             None => tokio::select! {
                 biased;
-                () = ctx.shutdown.cancelled() => {
-                    drain_until = Some(tokio::time::Instant::now() + DRAIN_LIMIT);
-                    continue;
-                }
+                () = conn.stopped() => match conn.drain_deadline() {
+                    Some(limit) => {
+                        drain_until = Some(limit);
+                        continue;
+                    }
+                    None => break,
+                },
                 r = tokio::time::timeout(IDLE_SHRINK, stream.read_buf(&mut buf)) => match r {
                     Ok(r) => r,
                     Err(_) => {
@@ -178,10 +163,26 @@ pub async fn serve<S: AsyncRead + Unpin>(mut stream: S, peer: SocketAddr, ctx: &
                 },
             },
             Some(limit) => {
-                let quiet = tokio::time::Instant::now() + DRAIN_QUIET;
-                match tokio::time::timeout_at(quiet.min(limit), stream.read_buf(&mut buf)).await {
-                    Ok(r) => r,
-                    Err(_) => break,
+                let now = tokio::time::Instant::now();
+                // Checked before reading: a timeout only fires on a read
+                // that waits, and a client that keeps sending never makes
+                // one wait.
+                let read = if now < limit {
+                    tokio::time::timeout_at(
+                        (now + DRAIN_QUIET).min(limit),
+                        stream.read_buf(&mut buf),
+                    )
+                    .await
+                    .ok()
+                } else {
+                    None
+                };
+                match read {
+                    Some(r) => r,
+                    None => {
+                        conn.cut(&mut stream, buf.len()).await;
+                        break;
+                    }
                 }
             }
         };
@@ -229,6 +230,7 @@ pub async fn serve<S: AsyncRead + Unpin>(mut stream: S, peer: SocketAddr, ctx: &
             }
         }
         buf.drain(..pos);
+        conn.settle(&mut buf, MAX_BUFFER);
         if !batch.is_empty() {
             // One wait per read, however many records it held; never more
             // than one read handed over and not yet taken.

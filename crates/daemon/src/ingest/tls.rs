@@ -396,7 +396,7 @@ pub enum HandshakeError {
     #[error("client closed the connection during the handshake")]
     Closed,
     /// TLS-level failure: no or a bad client certificate, a protocol error, an alert.
-    #[error("TLS handshake failed: {0}")]
+    #[error("{0}")]
     Tls(#[source] rustls::Error),
     /// A socket error.
     #[error("I/O error during the handshake: {0}")]

@@ -53,9 +53,25 @@ impl Daemon {
 
     /// Starts a daemon on the loghogd.conf already in `dir`.
     pub fn start_in(dir: tempfile::TempDir) -> Daemon {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_loghogd"))
-            .arg("-c")
-            .arg(dir.path().join("loghogd.conf"))
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_loghogd"));
+        cmd.arg("-c").arg(dir.path().join("loghogd.conf"));
+        Daemon::spawn(dir, cmd)
+    }
+
+    /// Starts a daemon on the loghogd.conf in `dir` through `sh -c`, with
+    /// `shell` run first in that shell (for example `ulimit -n 40`).
+    pub fn start_in_shell(dir: tempfile::TempDir, shell: &str) -> Daemon {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!("{shell} && exec \"$0\" -c \"$1\""))
+            .arg(env!("CARGO_BIN_EXE_loghogd"))
+            .arg(dir.path().join("loghogd.conf"));
+        Daemon::spawn(dir, cmd)
+    }
+
+    /// Runs `cmd` (a loghogd) and waits until it is listening.
+    fn spawn(dir: tempfile::TempDir, mut cmd: Command) -> Daemon {
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
