@@ -20,7 +20,6 @@ import argparse
 import os
 import re
 import shutil
-import signal
 import socket
 import sys
 import tempfile

@@ -10,7 +10,6 @@ its new port.
 
 import bz2
 import gzip
-import json
 import lzma
 import os
 import re
@@ -32,24 +31,6 @@ LINE = re.compile(
 )
 
 
-def frame(body, app, host="fault-host"):
-    """One v1 frame (8-byte header, JSON payload) carrying `body`."""
-    now = time.time()
-    payload = json.dumps(
-        {
-            "version": 1,
-            "app_id": app,
-            "module": "",
-            "stamp": int(now),
-            "nsecs": int((now % 1) * 1e9),
-            "hostname": host,
-            "body": body,
-        },
-        separators=(",", ":"),
-    ).encode()
-    return struct.pack(">II", len(payload), 0) + payload
-
-
 def frames(app, conn, first, count, pad, host="fault-host", vary=0):
     """`count` frames of numbered records `first`.. of `conn`. With `vary`
     0 all are the same size (the stamp has ten digits, nsecs is 0); else
@@ -67,11 +48,6 @@ def frames(app, conn, first, count, pad, host="fault-host", vary=0):
         tail = b" " + b"x" * (pad + (n * 7919) % (vary + 1)) + b'"}'
         out.append(struct.pack(">II", len(head) + 9 + len(tail), 0) + head + b"%09d" % n + tail)
     return b"".join(out)
-
-
-def body(conn, n, pad):
-    """A numbered record body; `pad` x's make records a chosen size."""
-    return "SEQ %s %09d %s" % (conn, n, "x" * pad)
 
 
 class Daemon:

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the fault scripts: sets LOGHOGD to the binary to test, by
 # default a release build made here once (cargo build --release --locked).
 if [[ -z "${LOGHOGD:-}" ]]; then
