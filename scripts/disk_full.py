@@ -187,6 +187,7 @@ def main():
             break
         time.sleep(0.05)
     full_at = time.time() - t0
+    marks = [udps.n]  # UDP numbers at each phase boundary
     print("disk full after %.1f s (%d TCP and %d UDP records sent)"
           % (full_at, sum(s.n for s in senders), udps.n))
     # Phase 2: on with the disk full.
@@ -196,10 +197,12 @@ def main():
           "%d UDP sent; internal log reasons so far: %s"
           % (a.full_secs, during[0], during[1], during[2]))
     # Phase 3: free space, send more.
+    marks.append(udps.n)
     os.unlink(filler)
     print("filler deleted: %.1f MB free" % (free_bytes(logdir) / 1e6))
     time.sleep(a.after_secs)
     udps.stop.set()
+    marks.append(udps.n)
     for s in senders:
         s.stop.set()
     for s in senders + [udps]:
@@ -221,11 +224,17 @@ def main():
         tcp_lost += sum(1 for n in range(s.whole()) if n not in found)
     ufound = per_conn.get("u00", (set(), 0, 0))[0]
     udp_lost = sum(1 for n in range(udps.n) if n not in ufound) - udps.errors
+    bounds = [0] + marks
+    phases = ["before the disk filled", "with the disk full", "after freeing"]
+    by_phase = [sum(1 for n in range(lo, hi) if n not in ufound)
+                for lo, hi in zip(bounds, bounds[1:])]
     text = d.log_text()
     lost_total, queue_full, reasons, held_back = daemon_counts(text)
     counted = lost_total + queue_full
     print("ran %.1f s; TCP: %d sent, %d lost; UDP: %d sent (%d send errors), %d lost"
           % (secs, tcp_sent, tcp_lost, udps.n, udps.errors, udp_lost))
+    print("UDP lost by phase: %s" % ", ".join(
+        "%s %d of %d" % (p, n, hi - lo) for p, n, lo, hi in zip(phases, by_phase, bounds, bounds[1:])))
     print("counted: %d by the daemon (lost_total %d, queue_full %d), %d by the kernel "
           "(UDP receive-buffer errors, whole machine)" % (counted, lost_total, queue_full, kernel_drops))
     print("lines held back by the rate limit and summed up (a count of lines, not records): %s" % (held_back or "none"))
