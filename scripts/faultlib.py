@@ -181,12 +181,15 @@ class Check:
             elif lines:
                 self.torn.append((name, "no newline at end", lines[-1][-120:]))
             longest = 0
+            offset = 0
             for line in lines:
                 longest = max(longest, len(line) + 1)
                 m = LINE.match(line)
                 if m is None:
-                    self.torn.append((name, "malformed line", line[:200]))
+                    self.torn.append((name, "malformed line at byte %d" % offset, line[:200]))
+                    offset += len(line) + 1
                     continue
+                offset += len(line) + 1
                 self.seen.setdefault(m.group("conn").decode(), []).append(int(m.group("n")))
             self.sizes.append((name, len(data), len(lines), longest))
 
