@@ -8,6 +8,7 @@ The daemon listens on 127.0.0.1 port 0; the port is read from the last
 its new port.
 """
 
+import atexit
 import bz2
 import gzip
 import lzma
@@ -91,6 +92,9 @@ class Daemon:
             stderr=err,
         )
         err.close()
+        # A script that fails half-way must not leave a daemon behind (nor
+        # a busy tmpfs that cannot be unmounted).
+        atexit.register(self._reap, self.proc)
         deadline = time.time() + timeout
         while self.log_text().count("loghogd started") <= before:
             if self.proc.poll() is not None or time.time() > deadline:
@@ -103,6 +107,12 @@ class Daemon:
             return (found[-1][0], int(found[-1][1]))
 
         return last("tcp"), last("udp")
+
+    @staticmethod
+    def _reap(proc):
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
     def signal(self, sig):
         self.proc.send_signal(sig)
