@@ -230,10 +230,13 @@ class LoghogHandler(logging.handlers.SocketHandler):
 
     def _sender_for_records(self):
         """The sender, marked as used: options are fixed from now on."""
-        if self._stale:
-            self._rebuild()
-        self._used = True
-        return self._sender
+        if self._used:
+            return self._sender
+        with self.lock:  # against a concurrent _configure
+            if self._stale:
+                self._rebuild()
+            self._used = True
+            return self._sender
 
     @property
     def stream(self):
