@@ -303,6 +303,11 @@ def test_buffer_holds_the_queued_frames_while_the_server_is_away():
         handler.handle(r)
     assert poll(lambda: handler.dropped == 1)
     assert handler.buffer == tuple(handler._encode(r) for r in records[1:])
+    # send() queues too, with the server away: it never waits for it.
+    extra = handler._encode(record("sent"))
+    handler.send(extra)
+    assert handler.buffer == (handler._encode(records[2]), extra)
+    assert handler.dropped == 2
     handler.close_timeout = 0.1
     handler.close()
 
