@@ -1,21 +1,32 @@
 import logging
-from typing import Mapping, Optional, Union
+import logging.handlers
+import socket
+from typing import Any, Callable, Mapping, Optional, Tuple, Union
 
 __all__ = ["LoghogHandler"]
 __version__: str
 
-class LoghogHandler(logging.Handler):
+class LoghogHandler(logging.handlers.SocketHandler):
+    VERSION: int
+    FORMAT_PROTO: str
+    HMAC_DIGEST_ALGO: Callable[..., Any]
     flush_timeout: float
     close_timeout: float
     app_name: str
     host: str
     port: int
+    address: Tuple[str, int]  # type: ignore[assignment]
     stream: bool
+    use_stream: bool
+    secret: Optional[Union[str, bytes]]
     compression: bool
     hostname: str
     ssl_info: Optional[Mapping[str, str]]
+    pemfile: Optional[str]
+    cacert: Optional[str]
     max_buffer_size: int
     print_debug: bool
+    sock: Optional[socket.socket]
     def __init__(
         self,
         app_name: str,
@@ -29,6 +40,14 @@ class LoghogHandler(logging.Handler):
         max_buffer_size: int = 1024,
         print_debug: bool = False,
     ) -> None: ...
+    @property
+    def flags(self) -> int: ...
+    @property
+    def buffer(self) -> Tuple[bytes, ...]: ...
+    def _encode(self, record: logging.LogRecord) -> bytes: ...
+    def makePickle(self, record: logging.LogRecord) -> bytes: ...
+    def makeSocket(self, timeout: float = 1.0) -> socket.socket: ...
+    def send(self, s: bytes) -> None: ...
     def emit(self, record: logging.LogRecord) -> None: ...
     def flush(self) -> None: ...
     def close(self) -> None: ...

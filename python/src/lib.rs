@@ -16,7 +16,7 @@ use loghog_client::{Client, ClientBuilder, ClientError, Transport, tls_config};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
-use pyo3::types::PyString;
+use pyo3::types::{PyBytes, PyString};
 
 /// Longest wait when a sender is garbage-collected without `close`: the
 /// GIL is held then, so it must stay short.
@@ -155,6 +155,27 @@ impl Sender {
         })
     }
 
+    /// Queues frames encoded elsewhere (`encode_frame`'s bytes; several may
+    /// follow each other), each as one record. Raises ValueError, queueing
+    /// nothing, unless the bytes are whole frames. Returns how many were
+    /// queued. Never waits on the network.
+    fn send_frames(&self, frames: &[u8]) -> PyResult<usize> {
+        let live = self.live_here()?;
+        match &live.client {
+            Some(client) => client
+                .send_frames(frames)
+                .map_err(|e| PyValueError::new_err(e.to_string())),
+            None => Ok(0),
+        }
+    }
+
+    /// Copies of the frames queued and not yet handed to the socket, oldest
+    /// first.
+    fn queued_frames<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+        let frames = self.client()?.queued_frames();
+        Ok(frames.iter().map(|f| PyBytes::new(py, f)).collect())
+    }
+
     /// Starts a fresh sender if this is a forked child (called from
     /// `os.register_at_fork`; `send` checks too, for forks made by C code).
     fn after_fork(&self) -> PyResult<()> {
@@ -254,6 +275,36 @@ impl Drop for Sender {
     }
 }
 
+/// The frame a sender with these options queues for one record: the same
+/// encoder (`loghog_client::FrameEncoder`), so the bytes are defined once.
+#[pyfunction]
+#[pyo3(signature = (app_name, hostname, secret, compression, module, body, created))]
+#[allow(clippy::too_many_arguments)]
+fn encode_frame<'py>(
+    py: Python<'py>,
+    app_name: String,
+    hostname: Option<String>,
+    secret: Option<Vec<u8>>,
+    compression: bool,
+    module: &Bound<'py, PyAny>,
+    body: &Bound<'py, PyAny>,
+    created: f64,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let mut builder = Client::builder(app_name).compression(compression);
+    if let Some(secret) = secret {
+        builder = builder.secret(secret);
+    }
+    if let Some(hostname) = hostname {
+        builder = builder.hostname(hostname);
+    }
+    let (stamp, nsecs) = split_created(created);
+    let mut frame = Vec::new();
+    builder
+        .frame_encoder()
+        .encode(&text(module)?, &text(body)?, stamp, nsecs, &mut frame);
+    Ok(PyBytes::new(py, &frame))
+}
+
 /// A Python string's UTF-8 text: borrowed from Python when it encodes
 /// cleanly, else a lossy copy.
 enum Text {
@@ -312,7 +363,7 @@ fn build_error(e: ClientError) -> PyErr {
     PyValueError::new_err(format!("loghog: {e}"))
 }
 
-/// The native module: `loghog._native.Sender`.
+/// The native module: `loghog._native.Sender` and `encode_frame`.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     if !fork::install() {
@@ -321,6 +372,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         ));
     }
     m.add_class::<Sender>()?;
+    m.add_function(wrap_pyfunction!(encode_frame, m)?)?;
     Ok(())
 }
 

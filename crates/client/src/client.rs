@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use loghog_proto::encode_frame;
+use loghog_proto::{HEADER_LEN, encode_frame};
 use rustls::ClientConfig;
 
 use crate::error::ClientError;
@@ -304,6 +304,47 @@ impl Client {
         }
     }
 
+    /// Queues frames encoded elsewhere (by a [`FrameEncoder`] with the same
+    /// options, say), each as one record, oldest first, exactly as given.
+    /// `frames` must be whole frames back to back: otherwise nothing is
+    /// queued and the error says why, because a partial frame on a stream
+    /// would corrupt every record after it. Returns how many were queued.
+    /// Never waits on the network.
+    pub fn send_frames(&self, frames: &[u8]) -> Result<usize, ClientError> {
+        let lens = split_frames(frames)?;
+        let mut st = self.shared.lock();
+        let count = lens.len();
+        st.enqueued += count as u64;
+        if st.closing {
+            st.removed += count as u64;
+            st.dropped += count as u64;
+            return Ok(count);
+        }
+        let mut at = 0;
+        for len in lens {
+            st.queue
+                .push_with(|out| out.extend_from_slice(&frames[at..at + len]));
+            at += len;
+        }
+        st.trim_to(self.max_records);
+        if count > 0 && st.sender_waiting {
+            st.sender_waiting = false;
+            self.shared.wake_sender.notify_one();
+        }
+        Ok(count)
+    }
+
+    /// Copies of the frames queued and not yet handed to the socket, oldest
+    /// first (the batch being written at this moment is not among them).
+    pub fn queued_frames(&self) -> Vec<Vec<u8>> {
+        self.shared
+            .lock()
+            .queue
+            .frames()
+            .map(<[u8]>::to_vec)
+            .collect()
+    }
+
     /// Records dropped so far: oldest ones pushed out of a full buffer, and
     /// ones sent after `close`.
     pub fn dropped(&self) -> u64 {
@@ -399,6 +440,33 @@ impl Client {
     }
 }
 
+/// The length of each whole frame in `bytes`, header included.
+fn split_frames(bytes: &[u8]) -> Result<Vec<usize>, ClientError> {
+    let mut lens = Vec::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let Some(header) = rest.get(..HEADER_LEN) else {
+            return Err(ClientError::Frames(format!(
+                "{} bytes after frame {} are less than a header ({HEADER_LEN} bytes)",
+                rest.len(),
+                lens.len()
+            )));
+        };
+        let payload = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
+        let len = HEADER_LEN + payload;
+        if rest.len() < len {
+            return Err(ClientError::Frames(format!(
+                "frame {} declares {payload} payload bytes but only {} follow",
+                lens.len(),
+                rest.len() - HEADER_LEN
+            )));
+        }
+        lens.push(len);
+        rest = &rest[len..];
+    }
+    Ok(lens)
+}
+
 impl Drop for Client {
     fn drop(&mut self) {
         let _ = self.close(self.drop_timeout);
@@ -414,5 +482,18 @@ mod tests {
     #[test]
     fn client_is_send_and_sync() {
         assert_send_sync::<Client>();
+    }
+
+    #[test]
+    fn split_frames_takes_only_whole_frames() {
+        let mut bytes = Vec::new();
+        encode_frame(b"{}", 0, &mut bytes);
+        encode_frame(b"abc", 1, &mut bytes);
+        assert_eq!(split_frames(&bytes).unwrap(), vec![10, 11]);
+        assert_eq!(split_frames(b"").unwrap(), Vec::<usize>::new());
+        let err = split_frames(&bytes[..bytes.len() - 1]).unwrap_err();
+        assert!(err.to_string().contains("frame 1 declares 3"), "{err}");
+        let err = split_frames(&bytes[..13]).unwrap_err();
+        assert!(err.to_string().contains("less than a header"), "{err}");
     }
 }

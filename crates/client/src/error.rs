@@ -43,6 +43,9 @@ pub enum ClientError {
         /// The last connection or write error the sender saw, if any.
         last_error: Option<String>,
     },
+    /// Bytes given as frames are not whole frames back to back.
+    #[error("not whole LogHog frames: {0}")]
+    Frames(String),
     /// The client was already closed.
     #[error("the client is closed")]
     Closed,

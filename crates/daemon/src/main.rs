@@ -38,15 +38,10 @@ fn main() -> ExitCode {
         Some(c) => Some(c.facilities_config.clone()),
         None => facilities_path_fallback(&args),
     };
-    let facilities = facilities_path.and_then(|path| match Facilities::load(&path) {
-        Ok((f, w)) => {
-            warnings.extend(w);
-            Some(f)
-        }
-        Err(errors) => {
-            problems.extend(errors);
-            None
-        }
+    let facilities = facilities_path.and_then(|path| {
+        let (facilities, w) = Facilities::load_with_warnings(&path);
+        warnings.extend(w);
+        facilities.map_err(|errors| problems.extend(errors)).ok()
     });
     let preflight = config.as_ref().map(preflight::check).unwrap_or_default();
     warnings.extend(preflight.warnings);

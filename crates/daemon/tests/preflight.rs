@@ -83,6 +83,24 @@ fn warnings_are_shown_together_with_errors() {
         "{err}"
     );
     assert!(err.contains("error:") && err.contains("'lots'"), "{err}");
+
+    // The same in facilities.conf.
+    let conf = daemon_conf("");
+    std::fs::write(dir.path().join("loghogd.conf"), &conf).unwrap();
+    std::fs::write(
+        dir.path().join("facilities.conf"),
+        "[app]\nrotate = daily\nbackup_count = 3\nno_such_facility_key = 1\n\n\
+         [other]\nrotate = sometimes\nbackup_count = 3\n",
+    )
+    .unwrap();
+    let path = dir.path().join("loghogd.conf");
+    let (code, _, err) = run_loghogd(&["--check-config".as_ref(), "-c".as_ref(), path.as_os_str()]);
+    assert_eq!(code, 78, "{err}");
+    assert!(
+        err.contains("warning:") && err.contains("no_such_facility_key"),
+        "{err}"
+    );
+    assert!(err.contains("error:") && err.contains("sometimes"), "{err}");
 }
 
 #[test]

@@ -110,8 +110,17 @@ struct Header<'a> {
 impl Facilities {
     /// Reads and validates `path`, collecting every error.
     pub fn load(path: &Path) -> Result<(Facilities, Vec<ConfigWarning>), Vec<ConfigError>> {
+        let (facilities, warnings) = Self::load_with_warnings(path);
+        facilities.map(|f| (f, warnings))
+    }
+
+    /// Like [`Facilities::load`], but the warnings come back also when there
+    /// are errors, so that `--check-config` can show them together.
+    pub fn load_with_warnings(
+        path: &Path,
+    ) -> (Result<Facilities, Vec<ConfigError>>, Vec<ConfigWarning>) {
         let (ini, errors, warnings) = ini::read(path);
-        Self::from_ini(path, &ini, errors, warnings)
+        Self::from_ini_with_warnings(path, &ini, errors, warnings)
     }
 
     /// Validates `text`, the content of `path`, collecting every error.
@@ -126,9 +135,19 @@ impl Facilities {
     fn from_ini(
         path: &Path,
         ini: &Ini,
+        errors: Vec<ConfigError>,
+        warnings: Vec<ConfigWarning>,
+    ) -> Result<(Facilities, Vec<ConfigWarning>), Vec<ConfigError>> {
+        let (facilities, warnings) = Self::from_ini_with_warnings(path, ini, errors, warnings);
+        facilities.map(|f| (f, warnings))
+    }
+
+    fn from_ini_with_warnings(
+        path: &Path,
+        ini: &Ini,
         mut errors: Vec<ConfigError>,
         mut warnings: Vec<ConfigWarning>,
-    ) -> Result<(Facilities, Vec<ConfigWarning>), Vec<ConfigError>> {
+    ) -> (Result<Facilities, Vec<ConfigError>>, Vec<ConfigWarning>) {
         let mut headers: Vec<Header> = Vec::new();
         for section in &ini.sections {
             match split_header(&section.name) {
@@ -222,9 +241,10 @@ impl Facilities {
             }
         }
 
+        warnings.sort_by_key(|w| w.line);
         if !errors.is_empty() {
             errors.sort_by_key(|e| e.line);
-            return Err(errors);
+            return (Err(errors), warnings);
         }
         if apps.is_empty() {
             warnings.push(ConfigWarning::new(
@@ -233,8 +253,7 @@ impl Facilities {
                 "no applications are configured: every message will be dropped",
             ));
         }
-        warnings.sort_by_key(|w| w.line);
-        Ok((Facilities { apps }, warnings))
+        (Ok(Facilities { apps }), warnings)
     }
 
     /// The most specific configured facility for this app and module (SPEC
