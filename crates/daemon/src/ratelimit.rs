@@ -19,6 +19,8 @@ struct KeyState {
     window_start: Instant,
     logged: u32,
     suppressed: u64,
+    /// The amounts (for example records lost) of the occurrences held back.
+    held: u64,
     total: u64,
 }
 
@@ -30,6 +32,20 @@ pub struct Verdict {
     /// Occurrences held back in the window that just ended: to be reported
     /// now, with this line or on a line of its own.
     pub suppressed: u64,
+    /// The amounts those held-back occurrences carried (see
+    /// [`RateLimiter::check_amount`]); 0 for plain [`RateLimiter::check`].
+    pub held: u64,
+}
+
+/// What a window that ended quietly held back for one reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeldBack {
+    /// The reason.
+    pub reason: &'static str,
+    /// Lines not logged.
+    pub lines: u64,
+    /// The amounts they carried (records lost, for loss reasons).
+    pub amount: u64,
 }
 
 /// Counts occurrences per reason and decides which ones are logged.
@@ -58,18 +74,27 @@ impl RateLimiter {
 
     /// Records one occurrence of `reason` and says whether to log it.
     pub fn check(&self, reason: &'static str) -> Verdict {
+        self.check_amount(reason, 0)
+    }
+
+    /// Like [`RateLimiter::check`] for an occurrence that carries an amount
+    /// (records lost): the amounts of held-back occurrences are summed and
+    /// reported with the counts, so a loss is never only "N lines".
+    pub fn check_amount(&self, reason: &'static str, amount: u64) -> Verdict {
         let now = Instant::now();
         let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
         let st = keys.entry(reason).or_insert(KeyState {
             window_start: now,
             logged: 0,
             suppressed: 0,
+            held: 0,
             total: 0,
         });
         st.total += 1;
-        let mut carried = 0;
+        let (mut carried, mut carried_held) = (0, 0);
         if now.duration_since(st.window_start) >= self.window {
             carried = std::mem::take(&mut st.suppressed);
+            carried_held = std::mem::take(&mut st.held);
             st.window_start = now;
             st.logged = 0;
         }
@@ -78,23 +103,39 @@ impl RateLimiter {
             st.logged += 1;
         } else {
             st.suppressed += 1;
+            st.held += amount;
         }
         Verdict {
             log,
             suppressed: carried,
+            held: carried_held,
         }
     }
 
     /// Reasons whose window has ended with occurrences held back, and how
     /// many; their counts are reset. Call it on a timer so a storm that
     /// stops is still reported.
-    pub fn expired(&self) -> Vec<(&'static str, u64)> {
+    pub fn expired(&self) -> Vec<HeldBack> {
+        self.take_held(false)
+    }
+
+    /// Everything held back, whether or not its window has ended: for a
+    /// last report at shutdown.
+    pub fn drain(&self) -> Vec<HeldBack> {
+        self.take_held(true)
+    }
+
+    fn take_held(&self, all: bool) -> Vec<HeldBack> {
         let now = Instant::now();
         let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = Vec::new();
         for (reason, st) in keys.iter_mut() {
-            if st.suppressed > 0 && now.duration_since(st.window_start) >= self.window {
-                out.push((*reason, std::mem::take(&mut st.suppressed)));
+            if st.suppressed > 0 && (all || now.duration_since(st.window_start) >= self.window) {
+                out.push(HeldBack {
+                    reason,
+                    lines: std::mem::take(&mut st.suppressed),
+                    amount: std::mem::take(&mut st.held),
+                });
                 st.window_start = now;
                 st.logged = 0;
             }
@@ -121,7 +162,8 @@ mod tests {
         assert!((0..5).all(|_| r.check("a")
             == Verdict {
                 log: true,
-                suppressed: 0
+                suppressed: 0,
+                held: 0
             }));
 
         let r = RateLimiter::new(3, Duration::from_secs(3600));
@@ -140,10 +182,31 @@ mod tests {
             r.check("a"),
             Verdict {
                 log: false,
-                suppressed: 0
+                suppressed: 0,
+                held: 0
             }
         );
-        assert_eq!(r.expired(), [("a", 1)]);
+        let held = r.expired();
+        assert_eq!((held[0].reason, held[0].lines), ("a", 1));
         assert!(r.expired().is_empty());
+    }
+
+    #[test]
+    fn amounts_held_back_are_summed_and_drained() {
+        // One line an hour: the rest is held back with its amounts.
+        let r = RateLimiter::new(1, Duration::from_secs(3600));
+        assert!(r.check_amount("lost", 5).log);
+        assert!(!r.check_amount("lost", 7).log);
+        assert!(!r.check_amount("lost", 30).log);
+        assert!(r.expired().is_empty(), "the window has not ended");
+        assert_eq!(
+            r.drain(),
+            [HeldBack {
+                reason: "lost",
+                lines: 2,
+                amount: 37
+            }]
+        );
+        assert!(r.drain().is_empty());
     }
 }

@@ -178,10 +178,19 @@ impl Router {
     pub fn try_commit(&self, batch: &mut Batch, peer: SocketAddr) {
         for wb in self.take_batches(batch) {
             if let Err(wb) = self.storage.try_write(wb) {
+                let n = u64::from(wb.records);
+                let total = self
+                    .storage
+                    .stats()
+                    .records_lost
+                    .fetch_add(n, std::sync::atomic::Ordering::Relaxed)
+                    + n;
                 self.rejects.report(
                     peer,
                     "queue_full",
-                    &format!("writer queue full: {} datagram records dropped", wb.records),
+                    &format!(
+                        "writer queue full: {n} datagram records dropped (lost_total={total})"
+                    ),
                 );
             }
         }

@@ -191,7 +191,19 @@ async fn serve(config: DaemonConfig, cx: RunContext) -> Result<(), RunError> {
     connections.log_shutdown(abandoned);
     ticker.abort();
     signals.abort();
+    let stats = storage.handle();
     storage.shutdown().await;
+    // The sum of every loss logged (rate-limited) with its reason since start.
+    let lost = stats
+        .stats()
+        .records_lost
+        .load(std::sync::atomic::Ordering::Relaxed);
+    if lost > 0 {
+        tracing::error!(
+            records_lost = lost,
+            "{lost} records were dropped since start (each drop is logged above by reason)"
+        );
+    }
     tracing::info!("loghogd stopped");
     Ok(())
 }

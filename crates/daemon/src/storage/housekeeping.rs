@@ -85,17 +85,24 @@ impl Housekeeping {
         lost_total: u64,
         why: &dyn Display,
     ) {
-        let v = self.errors.check(reason);
+        let v = self.errors.check_amount(reason, records);
         if v.log {
-            tracing::error!(path = %path.display(), records, lost_total, reason, suppressed = v.suppressed, "records dropped: {why}");
+            tracing::error!(path = %path.display(), records, lost_total, reason, suppressed = v.suppressed, suppressed_records = v.held, "records dropped: {why}");
         }
     }
 
     /// On a timer: counts of error lines held back in windows that ended
     /// quietly, so a storm that stopped is still reported.
     pub(super) fn report_suppressed(&self) {
-        for (reason, suppressed) in self.errors.expired() {
-            tracing::warn!(reason, suppressed, "similar storage errors were not logged");
+        for held in self.errors.expired() {
+            report_held(held);
+        }
+    }
+
+    /// At shutdown: everything still held back, window ended or not.
+    pub(super) fn report_held_back(&self) {
+        for held in self.errors.drain() {
+            report_held(held);
         }
     }
 
@@ -319,5 +326,27 @@ mod tests {
         assert!(facility_of(&all, "-root.log").is_none());
         assert!(facility_of(&all, "web.requests.log").is_none());
         assert!(facility_of(&all, "athens-web.log").is_none());
+    }
+}
+
+fn report_held(held: crate::ratelimit::HeldBack) {
+    let crate::ratelimit::HeldBack {
+        reason,
+        lines,
+        amount,
+    } = held;
+    if amount > 0 {
+        tracing::error!(
+            reason,
+            suppressed = lines,
+            records = amount,
+            "{amount} more records dropped in {lines} lines not logged"
+        );
+    } else {
+        tracing::warn!(
+            reason,
+            suppressed = lines,
+            "similar storage errors were not logged"
+        );
     }
 }

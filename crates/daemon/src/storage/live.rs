@@ -49,7 +49,8 @@ pub(super) struct LiveFile {
     pub(super) size: u64,
     /// When the file's first line was written; `None` while it is empty.
     pub(super) started: Option<Zoned>,
-    /// A `.gz` file's torn tail has been cut (once per process).
+    /// A torn tail left by a crash (a `.gz` file's incomplete member, a
+    /// plain file's incomplete last line) has been cut (once per process).
     pub(super) repaired: bool,
     /// After a failed rotation, no new attempt before this.
     pub(super) retry_rotation_at: Option<Instant>,
@@ -208,7 +209,15 @@ pub(super) fn open_sink(path: &Path, live: &mut LiveFile, hk: &Housekeeping) -> 
         repair_once(path, live)?;
         Sink::Gz(GzLiveFile::open(path, hk.level)?)
     } else {
-        Sink::Plain(open_live(path)?)
+        let file = open_live(path)?;
+        if !live.repaired {
+            let cut = cut_torn_line(path, &file)?;
+            if cut > 0 {
+                tracing::warn!(path = %path.display(), bytes = cut, reason = "torn_line", "cut an incomplete last line left by a crash");
+            }
+            live.repaired = true;
+        }
+        Sink::Plain(file)
     };
     let size = sink.file().metadata()?.len();
     live.sink = Some(sink);
@@ -343,6 +352,43 @@ pub(super) fn ensure_dir(path: &Path) -> io::Result<()> {
         DirBuilder::new().recursive(true).mode(0o750).create(dir)?;
     }
     Ok(())
+}
+
+/// Cuts a plain live file back to the end of its last complete line: a
+/// `kill -9` in the middle of a write leaves the start of a record, and the
+/// next record appended to it would be glued onto that fragment (one torn,
+/// mixed line). The fragment's record was never wholly written, so it is
+/// lost either way; cutting it keeps every line in the file whole. Returns
+/// the bytes cut.
+fn cut_torn_line(path: &Path, file: &File) -> io::Result<u64> {
+    use std::os::unix::fs::FileExt;
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(0);
+    }
+    // The live file is open for appending only; read through a second handle.
+    let reader = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut end = len;
+    while end > 0 {
+        let start = end.saturating_sub(buf.len() as u64);
+        let chunk = &mut buf[..(end - start) as usize];
+        reader.read_exact_at(chunk, start)?;
+        if end == len && chunk.last() == Some(&b'\n') {
+            return Ok(0);
+        }
+        if let Some(i) = chunk.iter().rposition(|b| *b == b'\n') {
+            let keep = start + i as u64 + 1;
+            file.set_len(keep)?;
+            return Ok(len - keep);
+        }
+        end = start;
+    }
+    file.set_len(0)?;
+    Ok(len)
 }
 
 /// Opens (creating if needed) a live file for appending: 0640, in a 0750

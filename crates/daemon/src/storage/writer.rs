@@ -121,6 +121,7 @@ impl Writer {
             }
         }
         self.files.clear();
+        self.hk.report_held_back();
     }
 
     fn on_tick(&mut self) {
