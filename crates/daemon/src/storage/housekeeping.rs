@@ -243,6 +243,28 @@ pub(super) fn facility_of<'a>(
         .copied()
 }
 
+fn report_held(held: crate::ratelimit::HeldBack) {
+    let crate::ratelimit::HeldBack {
+        reason,
+        lines,
+        amount,
+    } = held;
+    if amount > 0 {
+        tracing::error!(
+            reason,
+            suppressed = lines,
+            records = amount,
+            "{amount} more records dropped in {lines} lines not logged"
+        );
+    } else {
+        tracing::warn!(
+            reason,
+            suppressed = lines,
+            "similar storage errors were not logged"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,27 +348,5 @@ mod tests {
         assert!(facility_of(&all, "-root.log").is_none());
         assert!(facility_of(&all, "web.requests.log").is_none());
         assert!(facility_of(&all, "athens-web.log").is_none());
-    }
-}
-
-fn report_held(held: crate::ratelimit::HeldBack) {
-    let crate::ratelimit::HeldBack {
-        reason,
-        lines,
-        amount,
-    } = held;
-    if amount > 0 {
-        tracing::error!(
-            reason,
-            suppressed = lines,
-            records = amount,
-            "{amount} more records dropped in {lines} lines not logged"
-        );
-    } else {
-        tracing::warn!(
-            reason,
-            suppressed = lines,
-            "similar storage errors were not logged"
-        );
     }
 }
