@@ -6,11 +6,11 @@ daemon is stopped with SIGTERM and every file read back.
 
 Checks: 0 torn or malformed lines, 0 duplicates, each connection's order
 kept, no TCP record lost (TCP is pushed back, not dropped), and every lost
-UDP record counted: in the daemon's internal log (the largest `lost_total`
-of the `records dropped` lines, a running total, plus the records named on
-logged `queue_full` lines; lines the rate limit held back are summed up as
-a count of lines, which says nothing of records) or by the kernel (UDP
-receive-buffer errors, /proc/net/snmp).
+UDP record counted: in the daemon's internal log (the total it logs at
+shutdown, `records_lost=N`, which must equal what the loss lines add up to:
+the records on each logged line plus the `records=` of the lines the rate
+limit held back) or by the kernel (UDP receive-buffer errors,
+/proc/net/snmp).
 
 Usage: disk_full.py LOGHOGD MOUNTPOINT [--free MB] [--full-secs S]
        [--after-secs S] [--keep]
@@ -126,21 +126,24 @@ class UdpSender(threading.Thread):
 
 
 def daemon_counts(text):
-    """The daemon's own account of lost records: the largest `lost_total`
-    (storage losses, a running total on each logged line), the records on
-    logged `queue_full` lines, the count of lines by reason, and the counts
-    of lines the rate limit held back (which carry no record counts)."""
-    lost_total = max((int(x) for x in re.findall(r"lost_total=(\d+)", text)), default=0)
-    queue_full = 0  # records on the queue_full lines that were logged
+    """The daemon's own account of lost records: the total it logs at
+    shutdown, what its loss lines add up to (records on each logged line,
+    plus the records of lines the rate limit held back), the count of lines
+    by reason, and the held-back lines by reason."""
+    total = max((int(x) for x in re.findall(r"records_lost=(\d+)", text)), default=0)
+    summed = 0
+    for m in re.finditer(r"ERROR .*?records=(\d+) .*?records dropped: ", text):
+        summed += int(m.group(1))
     for m in re.finditer(r"reason=queue_full writer queue full: (\d+) datagram records dropped", text):
-        queue_full += int(m.group(1))
-    held_back = {}  # lines held back by the rate limit, summed up later: lines, not records
-    for m in re.finditer(r"reason=(\w+) suppressed=(\d+) similar (?:storage errors|rejections) were not logged", text):
-        held_back[m.group(1)] = held_back.get(m.group(1), 0) + int(m.group(2))
+        summed += int(m.group(1))
+    held_back = {}
+    for m in re.finditer(r"reason=(\w+) suppressed=(\d+) records=(\d+) \d+ more records dropped", text):
+        held_back[m.group(1)] = held_back.get(m.group(1), 0) + int(m.group(3))
+        summed += int(m.group(3))
     reasons = {}
     for r in re.findall(r"reason=(\w+)", text):
         reasons[r] = reasons.get(r, 0) + 1
-    return lost_total, queue_full, reasons, held_back
+    return total, summed, reasons, held_back
 
 
 def free_bytes(path):
@@ -229,15 +232,15 @@ def main():
     by_phase = [sum(1 for n in range(lo, hi) if n not in ufound)
                 for lo, hi in zip(bounds, bounds[1:])]
     text = d.log_text()
-    lost_total, queue_full, reasons, held_back = daemon_counts(text)
-    counted = lost_total + queue_full
+    counted, summed, reasons, held_back = daemon_counts(text)
     print("ran %.1f s; TCP: %d sent, %d lost; UDP: %d sent (%d send errors), %d lost"
           % (secs, tcp_sent, tcp_lost, udps.n, udps.errors, udp_lost))
     print("UDP lost by phase: %s" % ", ".join(
         "%s %d of %d" % (p, n, hi - lo) for p, n, lo, hi in zip(phases, by_phase, bounds, bounds[1:])))
-    print("counted: %d by the daemon (lost_total %d, queue_full %d), %d by the kernel "
-          "(UDP receive-buffer errors, whole machine)" % (counted, lost_total, queue_full, kernel_drops))
-    print("lines held back by the rate limit and summed up (a count of lines, not records): %s" % (held_back or "none"))
+    print("counted: %d by the daemon (its total at shutdown; its loss lines add up to %d), "
+          "%d by the kernel (UDP receive-buffer errors, whole machine)" % (counted, summed, kernel_drops))
+    print("records of loss lines held back by the rate limit, reported with their counts: %s"
+          % (held_back or "none"))
     print("internal log lines by reason: %s" % ", ".join("%s %d" % kv for kv in sorted(reasons.items())))
     print("files: %d, temp archives left %d, corrupt archives %d"
           % (len(c.files), len(c.temps), len(c.corrupt)))
@@ -250,7 +253,9 @@ def main():
         print("  TCP send error:", e)
     uncounted = udp_lost + tcp_lost - counted - kernel_drops
     ok = (not c.torn and dup == 0 and breaks == 0 and not c.corrupt and tcp_lost == 0
-          and uncounted <= 0 and status == 0 and not send_errors)
+          and uncounted <= 0 and summed == counted and status == 0 and not send_errors)
+    if summed != counted:
+        print("MISMATCH: the loss lines add up to %d, the total says %d" % (summed, counted))
     if uncounted > 0:
         print("UNCOUNTED: %d lost records appear in no count" % uncounted)
     print("DISK FULL %s" % ("PASSED" if ok else "FAILED"))

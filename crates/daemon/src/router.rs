@@ -185,9 +185,10 @@ impl Router {
                     .records_lost
                     .fetch_add(n, std::sync::atomic::Ordering::Relaxed)
                     + n;
-                self.rejects.report(
+                self.rejects.report_loss(
                     peer,
                     "queue_full",
+                    n,
                     &format!(
                         "writer queue full: {n} datagram records dropped (lost_total={total})"
                     ),

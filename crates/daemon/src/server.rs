@@ -193,6 +193,7 @@ async fn serve(config: DaemonConfig, cx: RunContext) -> Result<(), RunError> {
     signals.abort();
     let stats = storage.handle();
     storage.shutdown().await;
+    router.rejects().report_held_back();
     // The sum of every loss logged (rate-limited) with its reason since start.
     let lost = stats
         .stats()

@@ -24,13 +24,7 @@ impl Rejects {
     /// Reports one rejection. Signature failures are security alerts.
     pub fn report(&self, peer: SocketAddr, reason: &'static str, detail: &dyn Display) {
         let verdict = self.limiter.check(reason);
-        if verdict.suppressed > 0 {
-            tracing::warn!(
-                reason,
-                suppressed = verdict.suppressed,
-                "similar rejections were not logged"
-            );
-        }
+        log_held(reason, verdict.suppressed, verdict.held);
         if verdict.log {
             if reason == "bad_signature" || reason == "missing_signature" {
                 tracing::warn!(alert = "security", peer = %peer, reason, "{detail}");
@@ -40,9 +34,55 @@ impl Rejects {
         }
     }
 
+    /// Reports `records` accepted records dropped for `reason` (the caller
+    /// counts them in the writers' `records_lost`). Like [`Rejects::report`],
+    /// but lines held back carry their records, reported with their count.
+    pub fn report_loss(
+        &self,
+        peer: SocketAddr,
+        reason: &'static str,
+        records: u64,
+        detail: &dyn Display,
+    ) {
+        let verdict = self.limiter.check_amount(reason, records);
+        log_held(reason, verdict.suppressed, verdict.held);
+        if verdict.log {
+            tracing::warn!(peer = %peer, reason, "{detail}");
+        }
+    }
+
+    /// At shutdown: what the rate limit still holds back, window ended or not.
+    pub fn report_held_back(&self) {
+        for held in self.limiter.drain() {
+            log_held(held.reason, held.lines, held.amount);
+        }
+    }
+
     /// How many rejections of `reason` there have been.
     pub fn count(&self, reason: &str) -> u64 {
         self.limiter.total(reason)
+    }
+}
+
+/// The line for occurrences the rate limit held back, with the records they
+/// dropped when they are losses.
+fn log_held(reason: &'static str, lines: u64, records: u64) {
+    if lines == 0 {
+        return;
+    }
+    if records > 0 {
+        tracing::error!(
+            reason,
+            suppressed = lines,
+            records,
+            "{records} more records dropped in {lines} lines not logged"
+        );
+    } else {
+        tracing::warn!(
+            reason,
+            suppressed = lines,
+            "similar rejections were not logged"
+        );
     }
 }
 
