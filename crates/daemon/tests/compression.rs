@@ -41,8 +41,10 @@ fn every_archive_format_passes_its_standard_tool() {
         );
         let mut conn = d.connect();
         let first = format!("{format} {}", "q".repeat(80));
+        // The first record is over max_size on its own: the timer may rotate
+        // it away before a poll sees it in the live file, and rotation
+        // between records puts it alone in the archive either way.
         conn.write_all(&frame("app", "", &first)).unwrap();
-        wait_lines(&d.log("app/root.log"), 1);
         conn.write_all(&frame("app", "", "second")).unwrap();
         let dir = d.log("app");
         let ok = poll(|| {

@@ -66,7 +66,7 @@ fn other_facilities_and_foreign_names_are_never_deleted() {
     let facilities = "\
 [app]
 rotate = size
-max_size = 100
+max_size = 150
 backup_count = 1
 
 [app:web]
@@ -99,6 +99,8 @@ backup_count = 1
     }
     let d = Daemon::start_in(dir);
     let mut conn = d.connect();
+    // Each 123-byte line fits max_size alone (so the timer never rotates it
+    // away before it is seen), and every line after the first rotates.
     for i in 0..4 {
         send_and_wait(
             &d,
