@@ -234,7 +234,9 @@ fn make_stream(dir: &Path, base: String, mut files: Vec<LogFile>) -> Stream {
     // Live last; rotated by start, then -N; compressed before plain so the
     // duplicate left by a crash during compression is the one dropped.
     files.sort_by_key(|f| (f.start.is_none(), f.start, f.seq, f.codec == Codec::Plain));
-    files.dedup_by(|later, earlier| later.start.is_some() && later.start == earlier.start && later.seq == earlier.seq);
+    files.dedup_by(|later, earlier| {
+        later.start.is_some() && later.start == earlier.start && later.seq == earlier.seq
+    });
     let live = files.iter().find(|f| f.start.is_none());
     let live_gzip = live.is_some_and(|f| f.codec == Codec::Gzip)
         || (live.is_none() && files.last().is_some_and(|f| is_cow_rotated(&f.path)));
@@ -297,11 +299,41 @@ mod tests {
         let cases = [
             ("root.log", "root", Codec::Plain, false, 0),
             ("root.log.gz", "root", Codec::Gzip, false, 0),
-            ("web.requests.log.2026-11-24-00-00-00-000123", "web.requests", Codec::Plain, true, 0),
-            ("web.log.2026-11-24-00-00-00-000123.xz", "web", Codec::Xz, true, 0),
-            ("web.log.2026-11-24-00-00-00-000123-2.bz2", "web", Codec::Bzip2, true, 2),
-            ("athens-web.log.2026-11-24-00-00-00-000123.gz", "athens-web", Codec::Gzip, true, 0),
-            ("web.log.gz.2026-11-24-00-00-00-000123-17", "web", Codec::Gzip, true, 17),
+            (
+                "web.requests.log.2026-11-24-00-00-00-000123",
+                "web.requests",
+                Codec::Plain,
+                true,
+                0,
+            ),
+            (
+                "web.log.2026-11-24-00-00-00-000123.xz",
+                "web",
+                Codec::Xz,
+                true,
+                0,
+            ),
+            (
+                "web.log.2026-11-24-00-00-00-000123-2.bz2",
+                "web",
+                Codec::Bzip2,
+                true,
+                2,
+            ),
+            (
+                "athens-web.log.2026-11-24-00-00-00-000123.gz",
+                "athens-web",
+                Codec::Gzip,
+                true,
+                0,
+            ),
+            (
+                "web.log.gz.2026-11-24-00-00-00-000123-17",
+                "web",
+                Codec::Gzip,
+                true,
+                17,
+            ),
             ("web.logger.log", "web.logger", Codec::Plain, false, 0),
         ];
         for (name, base, codec, rotated, seq) in cases {
