@@ -147,6 +147,8 @@ pub enum Select {
     },
     /// Every facility of the app (`APP:*`).
     All,
+    /// Exactly one stream, by base name (the follower's own listing).
+    Base(String),
 }
 
 impl Select {
@@ -154,6 +156,7 @@ impl Select {
     pub fn wants(&self, base: &str) -> bool {
         match self {
             Select::All => true,
+            Select::Base(b) => base == b,
             Select::Facility { name, host_base } => {
                 if base == name {
                     return true;

@@ -112,7 +112,7 @@ impl<'a> StreamRecords<'a> {
 
 /// Opens `f`; a rotated file compressed (renamed) since the directory was
 /// listed is found under its compressed name.
-fn open_file(f: &LogFile) -> io::Result<Box<dyn io::BufRead>> {
+pub fn open_file(f: &LogFile) -> io::Result<Box<dyn io::BufRead>> {
     match decode::reader(f) {
         Err(e) if e.kind() == io::ErrorKind::NotFound && f.start.is_some() => {
             for (ext, codec) in [

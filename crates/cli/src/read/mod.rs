@@ -168,7 +168,7 @@ impl Query {
         let streams = files::list_streams(&self.dir, &self.select)?;
         if streams.is_empty() {
             let what = match &self.select {
-                Select::All => "no log files".to_owned(),
+                Select::All | Select::Base(_) => "no log files".to_owned(),
                 Select::Facility { name, .. } => format!("no log files of facility {name:?}"),
             };
             bail!("{what} in {}", self.dir.display());
@@ -348,9 +348,10 @@ pub(crate) fn tail(args: &TailArgs) -> Result<ExitCode> {
     let mut tails = Vec::new();
     let mut last: Vec<Record> = Vec::new();
     for s in &streams {
-        let mut live = LiveTail::new(s.live.clone(), s.live_gzip);
+        let newest = s.files.iter().filter_map(follow::key).last();
+        let mut live = LiveTail::new(&q.dir, &s.base, s.live.clone(), s.live_gzip, newest);
         let mut recs = Vec::new();
-        if let Err(e) = live.poll(&mut recs) {
+        if let Err(e) = live.poll(&mut recs, &problems) {
             problems.report(&s.live, &e);
         }
         recs.retain(|r| q.host_ok(r));
@@ -387,13 +388,14 @@ pub(crate) fn tail(args: &TailArgs) -> Result<ExitCode> {
             if let Ok(now) = files::list_streams(&q.dir, &q.select) {
                 for s in now {
                     if !tails.iter().any(|(b, _)| *b == s.base) {
-                        tails.push((s.base.clone(), LiveTail::new(s.live, s.live_gzip)));
+                        let t = LiveTail::new(&q.dir, &s.base, s.live, s.live_gzip, None);
+                        tails.push((s.base, t));
                     }
                 }
             }
             let mut fresh = Vec::new();
             for (_, t) in &mut tails {
-                if let Err(e) = t.poll(&mut fresh) {
+                if let Err(e) = t.poll(&mut fresh, &problems) {
                     problems.report(t.path(), &e);
                 }
             }
