@@ -348,7 +348,7 @@ pub(crate) fn tail(args: &TailArgs) -> Result<ExitCode> {
     let mut tails = Vec::new();
     let mut last: Vec<Record> = Vec::new();
     for s in &streams {
-        let newest = s.files.iter().filter_map(follow::key).last();
+        let newest = s.files.iter().rev().find_map(follow::key);
         let mut live = LiveTail::new(&q.dir, &s.base, s.live.clone(), s.live_gzip, newest);
         let mut recs = Vec::new();
         if let Err(e) = live.poll(&mut recs, &problems) {
