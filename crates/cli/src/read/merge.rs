@@ -168,15 +168,30 @@ impl Iterator for StreamRecords<'_> {
     }
 }
 
-/// Every record of one file (for `tail`, which reads backwards file by
-/// file); a problem is reported and what was read before it kept.
-pub fn read_whole(f: &LogFile, problems: &Problems) -> Vec<Record> {
-    let mut out = Vec::new();
+/// The last `keep` records of one file that `want` selects (for `tail`,
+/// which reads backwards file by file, and the follower's catch-up); a
+/// problem is reported and what was read before it kept. Only `keep`
+/// records are held at a time, however large the archive.
+pub fn read_last(
+    f: &LogFile,
+    keep: usize,
+    want: &dyn Fn(&Record) -> bool,
+    problems: &Problems,
+) -> Vec<Record> {
+    let mut out = std::collections::VecDeque::new();
     match open_file(f) {
         Ok(r) => {
             for rec in Records::new(r, f.start) {
                 match rec {
-                    Ok(r) => out.push(r),
+                    Ok(r) if want(&r) => {
+                        if out.len() == keep {
+                            out.pop_front();
+                        }
+                        if keep > 0 {
+                            out.push_back(r);
+                        }
+                    }
+                    Ok(_) => {}
                     Err(e) => {
                         problems.corrupt(&f.path, &e);
                         break;
@@ -186,7 +201,7 @@ pub fn read_whole(f: &LogFile, problems: &Problems) -> Vec<Record> {
         }
         Err(e) => problems.report(&f.path, &e),
     }
-    out
+    out.into()
 }
 
 /// Merges time-ordered iterators into one, oldest first; on equal times

@@ -184,6 +184,14 @@ impl Query {
     }
 }
 
+/// The --host filter as an owned closure (for the followers).
+fn host_filter(host: &Option<String>) -> Box<dyn Fn(&Record) -> bool> {
+    match host.clone() {
+        None => Box::new(|_| true),
+        Some(h) => Box::new(move |r| r.host() == Some(h.as_bytes())),
+    }
+}
+
 /// The select for one facility; with a host, its per-host file name is the
 /// daemon's own (sanitised, shortened if too long).
 fn facility(logdir: &Path, app: &str, name: &str, host: Option<&str>) -> Select {
@@ -349,22 +357,27 @@ pub(crate) fn tail(args: &TailArgs) -> Result<ExitCode> {
     let mut last: Vec<Record> = Vec::new();
     for s in &streams {
         let newest = s.files.iter().rev().find_map(follow::key);
-        let mut live = LiveTail::new(&q.dir, &s.base, s.live.clone(), s.live_gzip, newest);
+        let mut live = LiveTail::new(
+            &q.dir,
+            &s.base,
+            s.live.clone(),
+            s.live_gzip,
+            newest,
+            host_filter(&q.host),
+        );
+        live.set_keep(args.lines);
         let mut recs = Vec::new();
         if let Err(e) = live.poll(&mut recs, &problems) {
             problems.report(&s.live, &e);
         }
-        recs.retain(|r| q.host_ok(r));
+        live.set_keep(usize::MAX);
         // Older files only as far back as needed for N records.
         for f in s.files.iter().rev().filter(|f| f.start.is_some()) {
             if recs.len() >= args.lines {
                 break;
             }
-            let mut older = merge::read_whole(f, &problems);
-            older.retain(|r| q.host_ok(r));
-            let keep = args.lines - recs.len().min(args.lines);
-            let from = older.len().saturating_sub(keep);
-            older.drain(..from);
+            let keep = args.lines - recs.len();
+            let mut older = merge::read_last(f, keep, &|r| q.host_ok(r), &problems);
             older.append(&mut recs);
             recs = older;
         }
@@ -388,7 +401,8 @@ pub(crate) fn tail(args: &TailArgs) -> Result<ExitCode> {
             if let Ok(now) = files::list_streams(&q.dir, &q.select) {
                 for s in now {
                     if !tails.iter().any(|(b, _)| *b == s.base) {
-                        let t = LiveTail::new(&q.dir, &s.base, s.live, s.live_gzip, None);
+                        let want = host_filter(&q.host);
+                        let t = LiveTail::new(&q.dir, &s.base, s.live, s.live_gzip, None, want);
                         tails.push((s.base, t));
                     }
                 }
@@ -399,7 +413,6 @@ pub(crate) fn tail(args: &TailArgs) -> Result<ExitCode> {
                     problems.report(t.path(), &e);
                 }
             }
-            fresh.retain(|r| q.host_ok(r));
             fresh.sort_by_key(|r| r.time);
             for r in &fresh {
                 out.write(&r.bytes)?;
