@@ -567,3 +567,64 @@ fn an_unreadable_log_directory_names_the_group_to_join() {
     assert!(err.contains("usermod -aG loghog"), "{err}");
     assert!(stdout(&out).is_empty());
 }
+
+#[test]
+fn tail_f_merges_host_files_and_picks_up_a_host_that_appears_later() {
+    let d = Daemon::start(&one_facility(
+        "app",
+        "rotate = size\nmax_size = 200\nbackup_count = 50\nfile_per_host = yes",
+    ));
+    let mut conn = d.connect();
+    let first = "INFO - athens 00".to_owned();
+    send_and_wait(&d, &mut conn, "app", "", "athens", &first);
+    let logdir = d.logdir();
+    let follow = |extra: &[&str]| {
+        let mut child = Command::new(loghog())
+            .args([
+                "tail",
+                "-n",
+                "1",
+                "-f",
+                "app",
+                "--logdir",
+                logdir.to_str().unwrap(),
+            ])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let rx = line_reader(&mut child);
+        (child, rx)
+    };
+    let (mut all, all_rx) = follow(&[]);
+    assert_eq!(collect_bodies(&all_rx, 1), std::slice::from_ref(&first));
+    // sparta has no file yet: its follower waits for one.
+    let (mut one, one_rx) = follow(&["--host", "sparta"]);
+
+    let mut want_all = vec![first];
+    let mut want_sparta = Vec::new();
+    for i in 1..12 {
+        let host = if i % 2 == 0 { "athens" } else { "sparta" };
+        let body = format!("INFO - {host} {i:02} {}", "v".repeat(60));
+        send_and_wait(&d, &mut conn, "app", "", host, &body);
+        if host == "sparta" {
+            want_sparta.push(body.clone());
+        }
+        want_all.push(body);
+    }
+    let names = file_names(&d.log("app"));
+    assert!(
+        names.iter().any(|n| n.starts_with("sparta-root.log.")),
+        "sparta's file should have rotated: {names:?}"
+    );
+    let mut got_all = vec![want_all[0].clone()];
+    got_all.extend(collect_bodies(&all_rx, want_all.len() - 1));
+    let got_sparta = collect_bodies(&one_rx, want_sparta.len());
+    for c in [&mut all, &mut one] {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    assert_eq!(got_all, want_all);
+    assert_eq!(got_sparta, want_sparta);
+}

@@ -49,7 +49,7 @@ pub(crate) struct Target {
     logdir: Option<PathBuf>,
 }
 
-/// Records from this time on.
+/// The time range of the records wanted.
 #[derive(Debug, Args)]
 pub(crate) struct Window {
     /// Only records received at or after TIME: `2026-11-30 14:00`, `14:00`
