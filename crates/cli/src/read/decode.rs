@@ -1,12 +1,15 @@
 //! Opening a log file as text, decompressing in-process (liblzma, bzip2,
 //! flate2): no `xz` or `gzip` program is needed to read the archives.
 //!
-//! A compress_on_write live file is decoded member by member instead of as
-//! one stream: the daemon may be appending a member while we read, and an
-//! incomplete last member is "not yet written", not corruption.
+//! Archives are decoded on a thread of their own, a few chunks ahead of
+//! the reader, so decompressing and splitting records overlap as in
+//! `xzcat | cat`. A compress_on_write live file is decoded member by member
+//! instead of as one stream: the daemon may be appending a member while we
+//! read, and an incomplete last member is "not yet written", not corruption.
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
+use std::sync::mpsc;
 
 use super::files::{Codec, GROUP_HINT, LogFile};
 
@@ -24,8 +27,11 @@ pub fn open(path: &Path) -> io::Result<File> {
     })
 }
 
+/// Decoded chunks waiting for the reader: enough to keep both threads busy.
+const AHEAD: usize = 4;
+
 /// The decoded text of `file` as a buffered reader.
-pub fn reader(file: &LogFile) -> io::Result<Box<dyn BufRead>> {
+pub fn reader(file: &LogFile) -> io::Result<Box<dyn BufRead + Send>> {
     let f = open(&file.path)?;
     Ok(match file.codec {
         Codec::Plain => Box::new(BufReader::with_capacity(BUF, f)),
@@ -36,19 +42,99 @@ pub fn reader(file: &LogFile) -> io::Result<Box<dyn BufRead>> {
             let (text, _) = gzip_members(&compressed)?;
             Box::new(io::Cursor::new(text))
         }
-        Codec::Gzip => Box::new(BufReader::with_capacity(
-            BUF,
-            flate2::read::MultiGzDecoder::new(BufReader::with_capacity(BUF, f)),
+        Codec::Gzip => read_ahead(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(
+            BUF, f,
+        ))),
+        Codec::Xz => read_ahead(liblzma::read::XzDecoder::new_multi_decoder(
+            BufReader::with_capacity(BUF, f),
         )),
-        Codec::Xz => Box::new(BufReader::with_capacity(
-            BUF,
-            liblzma::read::XzDecoder::new_multi_decoder(BufReader::with_capacity(BUF, f)),
-        )),
-        Codec::Bzip2 => Box::new(BufReader::with_capacity(
-            BUF,
-            bzip2::read::MultiBzDecoder::new(BufReader::with_capacity(BUF, f)),
-        )),
+        Codec::Bzip2 => read_ahead(bzip2::read::MultiBzDecoder::new(BufReader::with_capacity(
+            BUF, f,
+        ))),
     })
+}
+
+/// Runs `decoder` on its own thread; chunks (or the error that ended it)
+/// come through a bounded channel. Dropping the reader stops the thread at
+/// its next send.
+fn read_ahead(mut decoder: impl Read + Send + 'static) -> Box<dyn BufRead + Send> {
+    let (tx, rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(AHEAD);
+    std::thread::spawn(move || {
+        loop {
+            let mut chunk = vec![0; BUF];
+            let mut filled = 0;
+            // Fill whole chunks: decoders return small pieces.
+            let result = loop {
+                match decoder.read(&mut chunk[filled..]) {
+                    Ok(0) => break Ok(true),
+                    Ok(n) => {
+                        filled += n;
+                        if filled == chunk.len() {
+                            break Ok(false);
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => break Err(e),
+                }
+            };
+            chunk.truncate(filled);
+            if !chunk.is_empty() && tx.send(Ok(chunk)).is_err() {
+                return;
+            }
+            match result {
+                Ok(false) => {}
+                Ok(true) => return,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            }
+        }
+    });
+    Box::new(Chunks {
+        rx,
+        current: Vec::new(),
+        pos: 0,
+    })
+}
+
+/// The receiving end of [`read_ahead`].
+struct Chunks {
+    rx: mpsc::Receiver<io::Result<Vec<u8>>>,
+    current: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for Chunks {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let avail = self.fill_buf()?;
+        let n = buf.len().min(avail.len());
+        buf[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+/// Buffered already: the chunks are the buffer, so nothing is copied twice.
+impl BufRead for Chunks {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.pos == self.current.len() {
+            match self.rx.recv() {
+                Ok(Ok(chunk)) => {
+                    self.current = chunk;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                // The decoder finished.
+                Err(_) => return Ok(&[]),
+            }
+        }
+        Ok(&self.current[self.pos..])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.current.len());
+    }
 }
 
 /// Decodes the complete gzip members at the start of `data`: (text, bytes

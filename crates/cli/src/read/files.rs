@@ -293,6 +293,30 @@ pub fn may_overlap(
     true
 }
 
+/// Whether every record of file `i` is surely inside [since, until], so
+/// it can be copied without looking at each record.
+pub fn wholly_inside(
+    files: &[LogFile],
+    i: usize,
+    since: Option<DateTime>,
+    until: Option<DateTime>,
+    slack: jiff::SignedDuration,
+) -> bool {
+    let start_ok = since.is_none_or(|since| {
+        files[i]
+            .start
+            .and_then(|s| s.checked_sub(slack).ok())
+            .is_some_and(|earliest| earliest >= since)
+    });
+    let end_ok = until.is_none_or(|until| {
+        files
+            .get(i + 1)
+            .and_then(|f| f.start)
+            .is_some_and(|end| end <= until)
+    });
+    start_ok && end_ok
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -396,5 +420,13 @@ mod tests {
         assert_eq!(keep(Some(at(13)), None), [1, 2, 3]);
         assert_eq!(keep(None, Some(at(11))), [0, 3]);
         assert_eq!(keep(Some(at(12)), Some(at(13))), [0, 1, 3]);
+        let whole = |since, until| {
+            (0..files.len())
+                .filter(|&i| wholly_inside(&files, i, since, until, slack))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(whole(None, None), [0, 1, 2, 3]);
+        assert_eq!(whole(Some(at(11)), None), [1, 2]);
+        assert_eq!(whole(None, Some(at(14))), [0, 1]);
     }
 }

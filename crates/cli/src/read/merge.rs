@@ -59,7 +59,7 @@ impl Problems {
 pub struct StreamRecords<'a> {
     files: Vec<LogFile>,
     next_file: usize,
-    current: Option<Records<Box<dyn io::BufRead>>>,
+    current: Option<Records<Box<dyn io::BufRead + Send>>>,
     current_path: Option<std::path::PathBuf>,
     since: Option<DateTime>,
     until: Option<DateTime>,
@@ -112,7 +112,7 @@ impl<'a> StreamRecords<'a> {
 
 /// Opens `f`; a rotated file compressed (renamed) since the directory was
 /// listed is found under its compressed name.
-pub fn open_file(f: &LogFile) -> io::Result<Box<dyn io::BufRead>> {
+pub fn open_file(f: &LogFile) -> io::Result<Box<dyn io::BufRead + Send>> {
     match decode::reader(f) {
         Err(e) if e.kind() == io::ErrorKind::NotFound && f.start.is_some() => {
             for (ext, codec) in [
