@@ -219,6 +219,7 @@ fn man_pages_render_cleanly_and_document_every_option() {
                 "cli/src/send.rs",
                 "cli/src/bench.rs",
                 "cli/src/read/mod.rs",
+                "cli/src/read/query.rs",
             ]),
         ),
         (
