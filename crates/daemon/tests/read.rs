@@ -628,3 +628,43 @@ fn tail_f_merges_host_files_and_picks_up_a_host_that_appears_later() {
     assert_eq!(got_all, want_all);
     assert_eq!(got_sparta, want_sparta);
 }
+
+#[test]
+fn older_compress_on_write_names_and_a_crash_duplicate_are_read_once() {
+    let logdir = tempfile::tempdir().unwrap();
+    let dir = logdir.path().join("app");
+    std::fs::create_dir(&dir).unwrap();
+    let gzip = |name: &str, text: &str| {
+        let f = std::fs::File::create(dir.join(name)).unwrap();
+        let mut e = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
+        e.write_all(text.as_bytes()).unwrap();
+        e.finish().unwrap();
+    };
+    // The name earlier loghogd versions gave a rotated compress_on_write file.
+    gzip(
+        "root.log.gz.2026-11-30-10-00-00-000000",
+        &line("10:00:00", "old-form"),
+    );
+    // A crash during compression leaves both copies; one is read.
+    let twice = line("11:00:00", "both-copies");
+    std::fs::write(dir.join("root.log.2026-11-30-11-00-00-000000"), &twice).unwrap();
+    write_archive(&dir, "root.log.2026-11-30-11-00-00-000000.xz", &twice);
+    gzip(
+        "root.log.2026-11-30-12-00-00-000000.gz",
+        &line("12:00:00", "new-form"),
+    );
+    gzip("root.log.gz", &line("13:00:00", "live"));
+    std::fs::write(dir.join("root.log.bak"), line("09:00:00", "not-ours")).unwrap();
+    let ld = logdir.path().to_str().unwrap();
+    let out = run(&["cat", "app", "--logdir", ld]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        printed_bodies(&stdout(&out)),
+        ["old-form", "both-copies", "new-form", "live"]
+    );
+    let out = run(&["tail", "-n", "3", "app", "--logdir", ld]);
+    assert_eq!(
+        printed_bodies(&stdout(&out)),
+        ["both-copies", "new-form", "live"]
+    );
+}
