@@ -58,7 +58,11 @@ pub(crate) fn run(args: &TailArgs) -> Result<ExitCode> {
         last.extend(recs.drain(from..));
         tails.push((s.base.clone(), live));
     }
-    last.sort_by_key(|r| r.time);
+    // Merge hosts' or facilities' records by time; one stream keeps its
+    // file order (lines from several connections need not be in time order).
+    if streams.len() > 1 {
+        last.sort_by_key(|r| r.time);
+    }
     let from = last.len().saturating_sub(args.lines);
     let result = (|| {
         for r in &last[from..] {
@@ -86,7 +90,9 @@ pub(crate) fn run(args: &TailArgs) -> Result<ExitCode> {
                     problems.report(t.path(), &e);
                 }
             }
-            fresh.sort_by_key(|r| r.time);
+            if tails.len() > 1 {
+                fresh.sort_by_key(|r| r.time);
+            }
             for r in &fresh {
                 out.write(&r.bytes)?;
             }
