@@ -1,9 +1,11 @@
 //! The `loghog` command: `send` (like logger(1): arguments or stdin lines
-//! become records) and `bench` (a load generator).
+//! become records), `bench` (a load generator), and `cat`, `tail`, `grep`
+//! (reading the log files, archives included).
 //!
 //! A thin main: clap parses, the subcommand modules do the work through
 //! loghog-client, and any error becomes one line on stderr and exit 1.
 mod bench;
+mod read;
 mod send;
 
 use std::path::PathBuf;
@@ -12,7 +14,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use loghog_client::ClientBuilder;
 
-/// Send log records to a LogHog daemon, or load-test one.
+/// Send log records to a LogHog daemon, load-test one, or read its logs.
 #[derive(Debug, Parser)]
 #[command(name = "loghog", version)]
 struct Cli {
@@ -28,6 +30,14 @@ enum Command {
     /// Generate load: prebuilt frames written as fast as possible (or at
     /// --rate) over one or more connections.
     Bench(bench::BenchArgs),
+    /// Print a facility's records oldest first, from every rotated archive
+    /// (xz, bzip2, gzip) and the live file.
+    Cat(read::CatArgs),
+    /// Print a facility's last records; with -f keep following it across
+    /// rotations.
+    Tail(read::TailArgs),
+    /// Print the records of a facility that match a regular expression.
+    Grep(read::GrepArgs),
 }
 
 /// Where to send and how: the options both subcommands share.
@@ -83,11 +93,18 @@ impl ConnectArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Send(args) => send::run(&args),
-        Command::Bench(args) => bench::run(&args),
+        Command::Send(args) => send::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Bench(args) => bench::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Cat(args) => read::cat(&args),
+        Command::Tail(args) => read::tail(&args),
+        // grep(1)'s convention: 2 for trouble, 1 only for "nothing found".
+        Command::Grep(args) => read::grep(&args).or_else(|e| {
+            eprintln!("loghog: {e:#}");
+            Ok(ExitCode::from(2))
+        }),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("loghog: {e:#}");
             ExitCode::FAILURE

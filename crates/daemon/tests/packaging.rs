@@ -214,7 +214,13 @@ fn man_pages_render_cleanly_and_document_every_option() {
         }),
         (
             "man/loghog.1",
-            clap_long_options(&["cli/src/main.rs", "cli/src/send.rs", "cli/src/bench.rs"]),
+            clap_long_options(&[
+                "cli/src/main.rs",
+                "cli/src/send.rs",
+                "cli/src/bench.rs",
+                "cli/src/read/mod.rs",
+                "cli/src/read/query.rs",
+            ]),
         ),
         (
             "man/loghog-server-cert.1",
