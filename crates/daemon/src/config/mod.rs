@@ -8,6 +8,7 @@ pub mod daemon;
 pub mod facilities;
 pub mod ini;
 pub mod sample;
+mod values;
 
 use std::fmt;
 use std::path::PathBuf;
