@@ -48,6 +48,32 @@ pub struct HeldBack {
     pub amount: u64,
 }
 
+impl HeldBack {
+    /// Logs what was held back: for losses (an amount) the records dropped,
+    /// otherwise how many `what` lines ("storage errors", "rejections") were
+    /// not logged. Nothing when nothing was held back.
+    pub fn log(&self, what: &str) {
+        let HeldBack {
+            reason,
+            lines,
+            amount,
+        } = *self;
+        if lines == 0 {
+            return;
+        }
+        if amount > 0 {
+            tracing::error!(
+                reason,
+                suppressed = lines,
+                records = amount,
+                "{amount} more records dropped in {lines} lines not logged"
+            );
+        } else {
+            tracing::warn!(reason, suppressed = lines, "similar {what} were not logged");
+        }
+    }
+}
+
 /// Counts occurrences per reason and decides which ones are logged.
 #[derive(Debug)]
 pub struct RateLimiter {

@@ -7,7 +7,10 @@
 use std::fmt::Display;
 use std::net::SocketAddr;
 
-use crate::ratelimit::RateLimiter;
+use crate::ratelimit::{HeldBack, RateLimiter};
+
+/// What the held-back lines of this log are, for their summary.
+const WHAT: &str = "rejections";
 
 /// Rate-limited reporting of rejected input.
 #[derive(Debug, Default)]
@@ -24,7 +27,12 @@ impl Rejects {
     /// Reports one rejection. Signature failures are security alerts.
     pub fn report(&self, peer: SocketAddr, reason: &'static str, detail: &dyn Display) {
         let verdict = self.limiter.check(reason);
-        log_held(reason, verdict.suppressed, verdict.held);
+        HeldBack {
+            reason,
+            lines: verdict.suppressed,
+            amount: verdict.held,
+        }
+        .log(WHAT);
         if verdict.log {
             if reason == "bad_signature" || reason == "missing_signature" {
                 tracing::warn!(alert = "security", peer = %peer, reason, "{detail}");
@@ -45,7 +53,12 @@ impl Rejects {
         detail: &dyn Display,
     ) {
         let verdict = self.limiter.check_amount(reason, records);
-        log_held(reason, verdict.suppressed, verdict.held);
+        HeldBack {
+            reason,
+            lines: verdict.suppressed,
+            amount: verdict.held,
+        }
+        .log(WHAT);
         if verdict.log {
             tracing::warn!(peer = %peer, reason, "{detail}");
         }
@@ -54,35 +67,13 @@ impl Rejects {
     /// At shutdown: what the rate limit still holds back, window ended or not.
     pub fn report_held_back(&self) {
         for held in self.limiter.drain() {
-            log_held(held.reason, held.lines, held.amount);
+            held.log(WHAT);
         }
     }
 
     /// How many rejections of `reason` there have been.
     pub fn count(&self, reason: &str) -> u64 {
         self.limiter.total(reason)
-    }
-}
-
-/// The line for occurrences the rate limit held back, with the records they
-/// dropped when they are losses.
-fn log_held(reason: &'static str, lines: u64, records: u64) {
-    if lines == 0 {
-        return;
-    }
-    if records > 0 {
-        tracing::error!(
-            reason,
-            suppressed = lines,
-            records,
-            "{records} more records dropped in {lines} lines not logged"
-        );
-    } else {
-        tracing::warn!(
-            reason,
-            suppressed = lines,
-            "similar rejections were not logged"
-        );
     }
 }
 

@@ -95,14 +95,14 @@ impl Housekeeping {
     /// quietly, so a storm that stopped is still reported.
     pub(super) fn report_suppressed(&self) {
         for held in self.errors.expired() {
-            report_held(held);
+            held.log("storage errors");
         }
     }
 
     /// At shutdown: everything still held back, window ended or not.
     pub(super) fn report_held_back(&self) {
         for held in self.errors.drain() {
-            report_held(held);
+            held.log("storage errors");
         }
     }
 
@@ -241,28 +241,6 @@ pub(super) fn facility_of<'a>(
         })
         .max_by_key(|f| f.name.len())
         .copied()
-}
-
-fn report_held(held: crate::ratelimit::HeldBack) {
-    let crate::ratelimit::HeldBack {
-        reason,
-        lines,
-        amount,
-    } = held;
-    if amount > 0 {
-        tracing::error!(
-            reason,
-            suppressed = lines,
-            records = amount,
-            "{amount} more records dropped in {lines} lines not logged"
-        );
-    } else {
-        tracing::warn!(
-            reason,
-            suppressed = lines,
-            "similar storage errors were not logged"
-        );
-    }
 }
 
 #[cfg(test)]
