@@ -377,10 +377,6 @@ pub fn find_ca_in(dirs: &[PathBuf], ca_name: &str) -> Result<CaFiles, CertError>
 /// Reads a CA from disk and checks that it can sign: a CA certificate that is
 /// v3, not weak, and matches its key.
 fn load_ca(ca: &CaFiles) -> Result<Issuer<'static, KeyPair>, CertError> {
-    let bad_key = |reason: String| CertError::BadCa {
-        path: ca.key.clone(),
-        reason,
-    };
     let bad_cert = |reason: String| CertError::BadCa {
         path: ca.cert.clone(),
         reason,
@@ -411,10 +407,7 @@ fn load_ca(ca: &CaFiles) -> Result<Issuer<'static, KeyPair>, CertError> {
         path: ca.key.clone(),
         source,
     })?;
-    let key_der = PrivateKeyDer::from_pem_slice(&key_pem)
-        .map_err(|err| bad_key(format!("no usable private key ({err})")))?;
-    let key = KeyPair::try_from(&key_der)
-        .map_err(|err| bad_key(format!("unsupported private key ({err})")))?;
+    let key = load_key(&ca.key, &key_pem)?;
 
     if cert.public_key().subject_public_key.data.as_ref() != key.der_bytes() {
         return Err(CertError::CaKeyMismatch {
@@ -424,6 +417,17 @@ fn load_ca(ca: &CaFiles) -> Result<Issuer<'static, KeyPair>, CertError> {
     }
     Issuer::from_ca_cert_der(&cert_der, key)
         .map_err(|err| bad_cert(format!("cannot sign with it ({err})")))
+}
+
+/// The private key in `pem`, read from `path` (named in the errors).
+fn load_key(path: &Path, pem: &[u8]) -> Result<KeyPair, CertError> {
+    let bad = |reason: String| CertError::BadCa {
+        path: path.to_owned(),
+        reason,
+    };
+    let der = PrivateKeyDer::from_pem_slice(pem)
+        .map_err(|e| bad(format!("no unencrypted private key in it ({e})")))?;
+    KeyPair::try_from(&der).map_err(|e| bad(format!("unsupported private key ({e})")))
 }
 
 fn new_key(key_type: KeyType) -> Result<KeyPair, CertError> {

@@ -21,7 +21,7 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::x509::{SubjectPublicKeyInfo, X509Name};
 
 use super::{
-    CertError, KeyType, PUBLIC_MODE, SECRET_MODE, ServerFiles, check_name, server_leaf,
+    CertError, KeyType, PUBLIC_MODE, SECRET_MODE, ServerFiles, check_name, load_key, server_leaf,
     set_validity, subject, write_file,
 };
 
@@ -125,16 +125,6 @@ pub fn upgrade_server_files(
         }
     }
     Ok(done)
-}
-
-fn load_key(path: &Path, pem: &[u8]) -> Result<KeyPair, CertError> {
-    let bad = |reason: String| CertError::BadCa {
-        path: path.to_owned(),
-        reason,
-    };
-    let der = PrivateKeyDer::from_pem_slice(pem)
-        .map_err(|e| bad(format!("no unencrypted private key in it ({e})")))?;
-    KeyPair::try_from(&der).map_err(|e| bad(format!("unsupported private key ({e})")))
 }
 
 /// The RSA modulus length of a DER SubjectPublicKeyInfo, if it is RSA.
