@@ -15,25 +15,11 @@ use rustls_pki_types::pem::PemObject;
 use tempfile::TempDir;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-const SERVER_CERT: &str = env!("CARGO_BIN_EXE_loghog-server-cert");
-const CLIENT_CERT: &str = env!("CARGO_BIN_EXE_loghog-client-cert");
-
-fn run(bin: &str, dir: &Path, args: &[&str]) -> Output {
-    Command::new(bin)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run binary")
-}
+mod support;
+use support::*;
 
 fn ok(out: Output) -> Output {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", text(&out));
     out
 }
 

@@ -14,25 +14,8 @@ use rustls_pki_types::pem::PemObject;
 use tempfile::TempDir;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-const SERVER_CERT: &str = env!("CARGO_BIN_EXE_loghog-server-cert");
-const CLIENT_CERT: &str = env!("CARGO_BIN_EXE_loghog-client-cert");
-
-fn run(bin: &str, dir: &Path, args: &[&str]) -> Output {
-    Command::new(bin)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run binary")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+mod support;
+use support::*;
 
 fn openssl(dir: &Path, args: &[&str]) -> Option<Output> {
     match Command::new("openssl").args(args).current_dir(dir).output() {
