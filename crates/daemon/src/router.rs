@@ -65,6 +65,11 @@ impl Router {
         self.facilities.store(Arc::new(facilities));
     }
 
+    /// The facilities in force now.
+    pub fn facilities(&self) -> Arc<Facilities> {
+        self.facilities.load_full()
+    }
+
     /// The largest payload (and inflated payload) accepted.
     pub fn max_payload(&self) -> usize {
         self.max_payload

@@ -264,5 +264,8 @@ fn reload(facilities_path: &std::path::Path, router: &Router, log: Option<&LogHa
             );
         }
     }
-    router.storage().broadcast(|| Command::Reopen);
+    let facilities = router.facilities();
+    router
+        .storage()
+        .broadcast(|| Command::Reopen(Some(facilities.clone())));
 }

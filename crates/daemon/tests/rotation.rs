@@ -202,3 +202,34 @@ fn max_size_is_a_maximum_even_for_one_burst() {
         );
     }
 }
+
+/// Regression: a `max_size` lowered in facilities.conf and reloaded with
+/// SIGHUP only applied at the file's next record, so an idle file already
+/// past the new limit stayed live. Now the reload rotates it at once.
+#[test]
+fn sighup_lowering_max_size_rotates_an_idle_file_past_it() {
+    let d = Daemon::start_with(
+        &one_facility("app", "rotate = size\nmax_size = 1000000\nbackup_count = 5"),
+        GZIP_FAST,
+    );
+    let sent: Vec<String> = (0..50)
+        .map(|i| format!("line {i:03} {}", "q".repeat(100)))
+        .collect();
+    let burst: Vec<u8> = sent.iter().flat_map(|b| frame("app", "", b)).collect();
+    d.connect().write_all(&burst).unwrap();
+    let live = d.log("app/root.log");
+    assert_eq!(bodies(&wait_lines(&live, sent.len())), sent);
+    std::fs::write(
+        d.dir.path().join("facilities.conf"),
+        one_facility("app", "rotate = size\nmax_size = 4000\nbackup_count = 5"),
+    )
+    .unwrap();
+    d.signal(Signal::SIGHUP);
+    // No record is sent after the reload: the rotation comes from it alone.
+    let ok = poll(|| {
+        let names = file_names(&d.log("app"));
+        names.iter().any(|n| n.ends_with(".gz")) && !names.iter().any(|n| n == "root.log")
+    });
+    assert!(ok, "{:?}\n{}", file_names(&d.log("app")), d.output());
+    assert_eq!(all_bodies(&d, "app"), sent);
+}

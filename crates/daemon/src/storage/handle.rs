@@ -55,8 +55,10 @@ pub enum Command {
     /// rotate files (idle ones too) whose schedule has fired.
     Tick,
     /// Close every file and open again the ones that were open (SIGHUP): a
-    /// file moved away is recreated.
-    Reopen,
+    /// file moved away is recreated. With the reloaded facilities, each
+    /// file takes its facility's new settings now (a lowered `max_size`
+    /// rotates a file already past it) rather than at its next record.
+    Reopen(Option<Arc<Facilities>>),
     /// Start watching an existing live file found at start-up, so its
     /// schedule is checked (and an overdue rotation done) with no traffic.
     Track(PathBuf, Arc<Facility>),

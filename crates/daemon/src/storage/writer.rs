@@ -20,7 +20,7 @@ use super::handle::{Command, WriteBatch, WriterStats};
 use super::housekeeping::Housekeeping;
 use super::live::{LiveFile, is_gz, load, repair_once, retry_can_help, rotate, sync, write_prefix};
 use super::rotation::{Reason, RotationPolicy};
-use crate::config::Facility;
+use crate::config::{Facilities, Facility};
 
 /// A writer round takes at most about this many bytes from its queue
 /// before writing; a file holds no more than this below `flush_every`.
@@ -79,7 +79,7 @@ impl Writer {
                         }
                     }
                     Command::Tick => tick = true,
-                    Command::Reopen => self.reopen(),
+                    Command::Reopen(facilities) => self.reopen(facilities.as_deref()),
                     Command::Track(path, facility) => self.track(path, facility),
                     Command::Shutdown(ack) => {
                         stop = Some(ack);
@@ -188,8 +188,19 @@ impl Writer {
     }
 
     /// SIGHUP: close every file and reopen those that were open, so a file
-    /// moved away is recreated now rather than at the next record.
-    fn reopen(&mut self) {
+    /// moved away is recreated now rather than at the next record; files
+    /// take their facility's reloaded settings, and any now past its
+    /// `max_size` rotates.
+    fn reopen(&mut self, facilities: Option<&Facilities>) {
+        if let Some(facilities) = facilities {
+            for live in self.files.values_mut() {
+                let (app, name) = (&live.facility.app, &live.facility.name);
+                // A facility gone from the file keeps its old settings.
+                if let Some(f) = facilities.get(app, name) {
+                    live.facility = f.clone();
+                }
+            }
+        }
         self.flush_all(true, false);
         self.sync_all();
         let hk = self.hk.clone();
@@ -200,6 +211,7 @@ impl Writer {
                 hk.report("reopen_failed", path, &e, "cannot reopen log file");
             }
         }
+        self.rotate_idle();
     }
 
     /// Writes the files that are due. `force`: everything pending (a tick);
