@@ -233,18 +233,24 @@ pub(super) fn open_sink(path: &Path, live: &mut LiveFile, hk: &Housekeeping) -> 
 }
 
 /// Writes the first `len` bytes of `live.pending` (whole lines), opening
-/// the file first if needed.
+/// the file first if needed, and returns how many are now in the file.
+///
+/// A plain file takes all `len` (the caller has cut them to `max_size`); a
+/// `.gz` file takes, as one member, the longest prefix whose member keeps it
+/// within `limit` (0 when it must rotate first; see
+/// [`GzLiveFile::append_within`]).
 ///
 /// On failure returns how many of those bytes are now in the file: always
 /// whole lines, so the caller drops exactly those from `pending` and keeps
-/// the rest. A `.gz` file takes a batch as one member or not at all (a
-/// partial member is cut by [`GzLiveFile::append_batch`]), so it reports 0.
+/// the rest. A `.gz` file takes a member whole or not at all (a partial
+/// member is cut again), so it reports 0.
 pub(super) fn write_prefix(
     path: &Path,
     live: &mut LiveFile,
     hk: &Housekeeping,
     len: usize,
-) -> Result<(), (usize, io::Error)> {
+    limit: Option<u64>,
+) -> Result<usize, (usize, io::Error)> {
     if live.sink.is_none() {
         open_sink(path, live, hk).map_err(|e| (0, e))?;
     }
@@ -273,11 +279,12 @@ pub(super) fn write_prefix(
             }
         }
         Sink::Gz(gz) => {
-            gz.append_batch(data).map_err(|e| (0, e))?;
+            let taken = gz.append_within(data, limit).map_err(|e| (0, e))?;
             live.size = gz.len();
+            return Ok(taken);
         }
     }
-    Ok(())
+    Ok(len)
 }
 
 /// After a write stopped `off` bytes into `data` (disk full), cut the file

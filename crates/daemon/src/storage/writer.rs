@@ -280,10 +280,11 @@ impl Writer {
                 }
                 continue;
             }
-            let result = write_prefix(path, live, &hk, len);
+            let limit = live.facility.max_size.filter(|_| !unlimited);
+            let result = write_prefix(path, live, &hk, len, limit);
             live.last_used = now;
             let (written, error) = match result {
-                Ok(()) => (len, None),
+                Ok(n) => (n, None),
                 Err((kept, e)) => (kept, Some(e)),
             };
             if written > 0 {
@@ -860,7 +861,7 @@ mod tests {
         fx.write(&path, &f, "a\n");
         let moved = fx.live("moved.log");
         std::fs::rename(&path, &moved).unwrap();
-        fx.writer.reopen();
+        fx.writer.reopen(None);
         assert!(path.exists());
         fx.write(&path, &f, "b\n");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "b\n");

@@ -425,16 +425,21 @@ pub fn file_names(dir: &Path) -> Vec<String> {
 /// The contents of a log file, decompressed by its extension (`.gz` as a
 /// multi-member stream, `.xz`, `.bz2`).
 pub fn read_log(path: &Path) -> String {
-    let file = std::fs::File::open(path).unwrap();
+    try_read_log(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// [`read_log`] that returns the error, for a file that may be caught
+/// mid-write (a `.gz` member half appended).
+pub fn try_read_log(path: &Path) -> std::io::Result<String> {
+    let file = std::fs::File::open(path)?;
     let mut out = String::new();
     match path.extension().and_then(|e| e.to_str()) {
         Some("gz") => flate2::read::MultiGzDecoder::new(file).read_to_string(&mut out),
         Some("xz") => liblzma::read::XzDecoder::new(file).read_to_string(&mut out),
         Some("bz2") => bzip2::read::BzDecoder::new(file).read_to_string(&mut out),
         _ => BufReader::new(file).read_to_string(&mut out),
-    }
-    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    out
+    }?;
+    Ok(out)
 }
 
 /// Whether `tool` can be run (for checks with the standard tools).
