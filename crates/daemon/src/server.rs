@@ -119,6 +119,7 @@ async fn serve(config: DaemonConfig, cx: RunContext) -> Result<(), RunError> {
             max_connections: config.server.max_connections.max(1),
             max_per_peer: config.server.max_connections_per_peer.max(1),
             max_buffered_bytes: config.server.max_buffered_bytes,
+            state_per_connection: crate::ingest::limits::CONNECTION_STATE,
             shutdown_timeout: config.server.shutdown_timeout,
         },
         shutdown.clone(),

@@ -14,19 +14,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use loghog_proto::{Decode, FrameDecoder};
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::AsyncRead;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::framebuf::{self, FrameBuf};
 use super::limits::{Connection, Registry};
 use crate::router::Router;
 
 /// A connection's read buffer starts this large...
-const INITIAL_BUFFER: usize = 8 * 1024;
+const INITIAL_BUFFER: usize = 1024;
 /// ...and doubles, while reads fill it, up to this (a frame larger than
 /// this gets a buffer of its own size, up to `max_message_size`).
-const MAX_BUFFER: usize = 256 * 1024;
+const MAX_BUFFER: usize = framebuf::LARGE;
 /// A connection quiet this long gives its buffer back.
 const IDLE_SHRINK: Duration = Duration::from_secs(30);
 /// On shutdown a connection reads what has already arrived: it stops once
@@ -130,15 +131,16 @@ pub async fn serve<S: AsyncRead + Unpin>(
     tracing::debug!(peer = %peer, "connection opened");
     let router = &ctx.router;
     let mut decoder = FrameDecoder::new(router.max_payload());
-    let mut buf: Vec<u8> = Vec::new();
+    let mut buf = FrameBuf::new();
     let mut target = INITIAL_BUFFER;
     let mut batch = router.batch();
     let mut in_flight = Vec::new();
     let mut drain_until = None;
     loop {
         let wanted = decoder.wanted(&buf).max(target);
-        if buf.capacity() < wanted {
-            buf.reserve_exact(wanted - buf.len());
+        if let Err(e) = buf.reserve_total(wanted) {
+            tracing::warn!(peer = %peer, error = %e, bytes = wanted, "cannot allocate a read buffer; connection closed");
+            break;
         }
         let spare = buf.capacity() - buf.len();
         let read = match drain_until {
@@ -151,11 +153,11 @@ pub async fn serve<S: AsyncRead + Unpin>(
                     }
                     None => break,
                 },
-                r = tokio::time::timeout(IDLE_SHRINK, stream.read_buf(&mut buf)) => match r {
+                r = tokio::time::timeout(IDLE_SHRINK, buf.read_from(&mut stream)) => match r {
                     Ok(r) => r,
                     Err(_) => {
                         if buf.is_empty() {
-                            buf = Vec::new();
+                            buf.release();
                             target = INITIAL_BUFFER;
                         }
                         continue;
@@ -170,7 +172,7 @@ pub async fn serve<S: AsyncRead + Unpin>(
                 let read = if now < limit {
                     tokio::time::timeout_at(
                         (now + DRAIN_QUIET).min(limit),
-                        stream.read_buf(&mut buf),
+                        buf.read_from(&mut stream),
                     )
                     .await
                     .ok()
@@ -229,7 +231,7 @@ pub async fn serve<S: AsyncRead + Unpin>(
                 }
             }
         }
-        buf.drain(..pos);
+        buf.consume(pos);
         conn.settle(&mut buf, MAX_BUFFER);
         if !batch.is_empty() {
             // One wait per read, however many records it held; never more
