@@ -161,12 +161,16 @@ impl Metrics {
         ConnectionGuard { open }
     }
 
-    /// `count` sockets bound for `transport`.
+    /// `count` sockets bound for `transport`; a stream transport's
+    /// connection series show from the start, at zero.
     pub fn listening(&self, transport: &'static str, count: usize) {
-        self.series()
-            .listeners
-            .get_or_create(&TransportLabels { transport })
-            .set(count as i64);
+        let labels = TransportLabels { transport };
+        let s = self.series();
+        s.listeners.get_or_create(&labels).set(count as i64);
+        if count > 0 && transport != "udp" {
+            s.connections_open.get_or_create(&labels);
+            s.connections_accepted.get_or_create(&labels);
+        }
     }
 
     /// A live file of `app` was rotated.

@@ -115,6 +115,11 @@ impl Daemon {
         rest.split_whitespace().next().unwrap().parse().unwrap()
     }
 
+    /// The address of the Prometheus endpoint (`[metrics] listen`).
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.listening("metrics")
+    }
+
     /// Everything the daemon has written to stderr so far.
     pub fn output(&self) -> String {
         self.output.lock().unwrap().join("\n")
