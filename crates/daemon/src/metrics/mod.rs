@@ -168,8 +168,8 @@ impl Metrics {
         let s = self.series();
         s.listeners.get_or_create(&labels).set(count as i64);
         if count > 0 && transport != "udp" {
-            s.connections_open.get_or_create(&labels);
-            s.connections_accepted.get_or_create(&labels);
+            let _ = s.connections_open.get_or_create(&labels);
+            let _ = s.connections_accepted.get_or_create(&labels);
         }
     }
 

@@ -442,6 +442,29 @@ pub fn read_log(path: &Path) -> String {
     out
 }
 
+/// The `loghog` binary of this workspace, built (or found up to date) once
+/// beside `loghogd`, so the tests never run old code.
+pub fn loghog_bin() -> &'static Path {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let daemon = PathBuf::from(env!("CARGO_BIN_EXE_loghogd"));
+        let profile_dir = daemon.parent().unwrap();
+        let target_dir = profile_dir.parent().unwrap();
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(["build", "-q", "-p", "loghog-cli", "--bin", "loghog"])
+            .arg("--manifest-path")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.toml"))
+            .arg("--target-dir")
+            .arg(target_dir);
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build for loghog");
+        assert!(status.success(), "building loghog failed");
+        profile_dir.join("loghog")
+    })
+}
+
 /// Whether `tool` can be run (for checks with the standard tools).
 pub fn have_tool(tool: &str) -> bool {
     Command::new(tool)
