@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Metrics;
 use crate::ingest::BindError;
+use crate::ratelimit::RateLimiter;
 
 /// Request line and headers larger than this get 431 and are closed.
 pub const MAX_REQUEST: usize = 8 * 1024;
@@ -47,6 +48,9 @@ pub fn bind(addrs: &[SocketAddr]) -> Result<Vec<std::net::TcpListener>, BindErro
 /// Serves scrapes on `listener` until `shutdown`.
 pub async fn serve(listener: TcpListener, metrics: Metrics, shutdown: CancellationToken) {
     let slots = Arc::new(Semaphore::new(MAX_CLIENTS));
+    // Failed accepts and slow clients can repeat without end: a few lines
+    // a window, then a count.
+    let notices = Arc::new(RateLimiter::default());
     loop {
         let acquired = tokio::select! {
             p = slots.clone().acquire_owned() => p,
@@ -62,18 +66,25 @@ pub async fn serve(listener: TcpListener, metrics: Metrics, shutdown: Cancellati
         match accepted {
             Ok((stream, peer)) => {
                 let metrics = metrics.clone();
+                let notices = notices.clone();
                 tokio::spawn(async move {
                     let _permit = permit;
                     if tokio::time::timeout(REQUEST_TIMEOUT, respond(stream, &metrics))
                         .await
                         .is_err()
                     {
-                        tracing::debug!(peer = %peer, "metrics client too slow; closed");
+                        let v = notices.check("metrics_client_timeout");
+                        if v.log {
+                            tracing::info!(peer = %peer, reason = "metrics_client_timeout", suppressed = v.suppressed, "metrics client did not finish within 5 s; closed");
+                        }
                     }
                 });
             }
             Err(e) => {
-                tracing::debug!(error = %e, "metrics accept failed");
+                let v = notices.check("metrics_accept_failed");
+                if v.log {
+                    tracing::warn!(error = %e, reason = "metrics_accept_failed", suppressed = v.suppressed, "cannot accept a metrics client");
+                }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
