@@ -55,7 +55,7 @@ PY
     ls "$ARCH"/root.log.* | xargs -P "$JOBS" -n 1 xz -"$LEVEL" -T1
     echo "$STAMP" > "$DIR/made"
 fi
-FILES=$(ls "$ARCH"/root.log.*.xz)
+FILES=$(ls "$ARCH"/root.log.*.xz | tr "\n" " ")
 [ -x "$LOGHOG" ] || { echo "no $LOGHOG: cargo build --release -p loghog-cli" >&2; exit 1; }
 echo "archives: $N, $(du -sh "$ARCH" | cut -f1) compressed, $(xz -l --robot $FILES | awk '/^totals/ {printf "%.0f MiB", $5 / 1048576}') of lines (xz -$LEVEL)"
 echo "loghog: $LOGHOG; $(xz --version | head -1); $(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg)"
