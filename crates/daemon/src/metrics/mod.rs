@@ -323,6 +323,29 @@ mod tests {
     }
 
     #[test]
+    fn listen_takes_both_families_and_defaults_the_port() {
+        use crate::config::{Args, DaemonConfig};
+        let path = std::path::Path::new("/etc/loghogd/loghogd.conf");
+        let load = |metrics: &str| {
+            let text = format!("[main]\nfacilities_config = f.conf\n{metrics}");
+            DaemonConfig::parse(path, &text, &Args::with_config(path))
+        };
+        let (c, warnings) = load("").expect("no [metrics]");
+        assert!(c.metrics.listen.is_empty(), "off by default");
+        assert!(warnings.is_empty());
+        let (c, warnings) =
+            load("[metrics]\nlisten = 127.0.0.1, [::1]:9100").expect("two addresses");
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let want: Vec<std::net::SocketAddr> = vec![
+            "127.0.0.1:9566".parse().unwrap(),
+            "[::1]:9100".parse().unwrap(),
+        ];
+        assert_eq!(c.metrics.listen, want);
+        let errors = load("[metrics]\nlisten = nowhere:x").expect_err("bad port");
+        assert!(errors[0].message.contains("[metrics] listen"), "{errors:?}");
+    }
+
+    #[test]
     fn scrape_hooks_set_read_values() {
         let m = Metrics::new();
         m.on_scrape(|s| {
