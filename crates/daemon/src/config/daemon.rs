@@ -48,6 +48,8 @@ pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: usize = 1_000;
 pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 256 << 20;
 /// Default `[server] shutdown_timeout`.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(3);
+/// The port of a `[metrics] listen` address given without one.
+pub const DEFAULT_METRICS_PORT: u16 = 9566;
 
 /// The sections and keys loghogd.conf may contain; anything else is warned
 /// about (a typo should not pass silently).
@@ -86,6 +88,7 @@ const KNOWN: &[(&str, &[&str])] = &[
             "max_open_files",
         ],
     ),
+    ("metrics", &["listen"]),
 ];
 
 /// The validated daemon configuration.
@@ -113,6 +116,8 @@ pub struct DaemonConfig {
     pub compressor: CompressorSettings,
     /// Listeners and limits.
     pub server: ServerSettings,
+    /// The Prometheus endpoint.
+    pub metrics: MetricsSettings,
     /// Where some settings were read, for messages about their values.
     pub lines: SettingLines,
 }
@@ -219,6 +224,13 @@ pub struct ServerSettings {
     /// At most this many log files open at once (the least recently used
     /// is closed to open another).
     pub max_open_files: usize,
+}
+
+/// `[metrics]`: the Prometheus endpoint, off unless `listen` is set.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetricsSettings {
+    /// Addresses serving `/metrics` (port 9566 when not given); empty: off.
+    pub listen: Vec<SocketAddr>,
 }
 
 impl DaemonConfig {
@@ -376,6 +388,10 @@ impl DaemonConfig {
             positive::<usize>(v, "a number of files")
         });
 
+        // [metrics]
+        let metrics_listen =
+            r.addresses("metrics", "listen", "", DEFAULT_METRICS_PORT, Family::Any);
+
         if !listen_ssl.is_empty() {
             let line = ["listen_ipv4_ssl", "listen_ipv6_ssl"]
                 .iter()
@@ -476,6 +492,9 @@ impl DaemonConfig {
                 max_buffered_bytes,
                 shutdown_timeout,
                 max_open_files,
+            },
+            metrics: MetricsSettings {
+                listen: metrics_listen,
             },
             lines,
         };

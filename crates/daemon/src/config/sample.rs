@@ -92,6 +92,13 @@ shutdown_timeout = 3
 ; another (a file idle for 60 seconds is closed too). Both reopen on their
 ; next record.
 max_open_files = 256
+
+[metrics]
+; Serve Prometheus metrics on http://ADDRESS/metrics (OpenMetrics text).
+; Off while empty. An address without a port uses 9566, e.g.
+; "listen = 127.0.0.1:9566". Anyone who can reach it sees app names and
+; counts: keep it on loopback or a private network.
+listen =
 "#
 }
 

@@ -39,6 +39,9 @@ pub struct Listeners {
     pub udp: Vec<std::net::UdpSocket>,
     /// TCP listeners that speak TLS.
     pub tls: Vec<std::net::TcpListener>,
+    /// The Prometheus endpoint's listeners (`[metrics] listen`; see
+    /// [`crate::metrics::http::bind`]).
+    pub metrics: Vec<std::net::TcpListener>,
 }
 
 impl Listeners {
@@ -85,6 +88,11 @@ impl Listeners {
             self.tls
                 .iter()
                 .filter_map(|l| Some(("tls", l.local_addr().ok()?))),
+        );
+        out.extend(
+            self.metrics
+                .iter()
+                .filter_map(|l| Some(("metrics", l.local_addr().ok()?))),
         );
         out
     }

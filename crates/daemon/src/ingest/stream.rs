@@ -50,7 +50,7 @@ pub struct StreamContext {
 
 /// Accepts plain TCP connections until shutdown.
 pub async fn accept_plain(listener: TcpListener, ctx: StreamContext) {
-    accept_loop(listener, ctx, |stream, peer, ctx, conn| async move {
+    accept_loop(listener, ctx, "tcp", |stream, peer, ctx, conn| async move {
         serve(stream, peer, &ctx, &conn).await;
     })
     .await;
@@ -65,7 +65,7 @@ pub async fn accept_tls(
     acceptor: tokio_rustls::TlsAcceptor,
     handshake_timeout: Duration,
 ) {
-    accept_loop(listener, ctx, move |stream, peer, ctx, conn| {
+    accept_loop(listener, ctx, "tls", move |stream, peer, ctx, conn| {
         let acceptor = acceptor.clone();
         async move {
             let handshake = tokio::select! {
@@ -88,9 +88,14 @@ pub async fn accept_tls(
 /// The accept loop both kinds share: accept, register the connection
 /// (which may evict the longest-idle one, or refuse a peer over its share:
 /// dropping the socket closes it), and run `connection` in a tracked task
-/// that owns the registration until it ends.
-async fn accept_loop<F, Fut>(listener: TcpListener, ctx: StreamContext, connection: F)
-where
+/// that owns the registration (and the open-connection count of
+/// `transport`) until it ends.
+async fn accept_loop<F, Fut>(
+    listener: TcpListener,
+    ctx: StreamContext,
+    transport: &'static str,
+    connection: F,
+) where
     F: Fn(TcpStream, SocketAddr, StreamContext, Connection) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
@@ -107,8 +112,12 @@ where
                 let Some(conn) = ctx.connections.admit(peer) else {
                     continue;
                 };
-                ctx.tracker
-                    .spawn(connection(stream, peer, ctx.clone(), conn));
+                let open = ctx.router.metrics().connection(transport);
+                let task = connection(stream, peer, ctx.clone(), conn);
+                ctx.tracker.spawn(async move {
+                    let _open = open;
+                    task.await;
+                });
             }
             Err(e) => {
                 // Logged (rate-limited); out of descriptors, an idle

@@ -18,6 +18,7 @@ use super::gzlive::{GzLiveFile, repair_torn_tail};
 use super::housekeeping::Housekeeping;
 use super::rotation::{Reason, rotate_file};
 use crate::config::Facility;
+use crate::metrics::FacilityCounters;
 
 /// An open live file: plain, or gzip written in members (`compress_on_write`).
 pub(super) enum Sink {
@@ -62,6 +63,8 @@ pub(super) struct LiveFile {
     /// When the file was last written: the least recently used open file
     /// is closed first, and an idle one is closed on a tick.
     pub(super) last_used: Instant,
+    /// The facility's written counters, looked up on the first write.
+    pub(super) counters: Option<FacilityCounters>,
 }
 
 impl LiveFile {
@@ -81,6 +84,7 @@ impl LiveFile {
             fire_cache: None,
             retry_write_at: None,
             last_used: Instant::now(),
+            counters: None,
         }
     }
 
@@ -159,6 +163,7 @@ pub(super) fn rotate(path: &Path, live: &mut LiveFile, reason: Reason, hk: &Hous
     match rotate_file(path, &started) {
         Ok(rotated) => {
             tracing::info!(path = %path.display(), rotated = %rotated.display(), reason = reason.as_str(), "rotated log file");
+            hk.metrics.rotated(&live.facility.app);
             hk.set_keep(path, &live.facility);
             hk.archive(rotated, !is_gz(path));
             live.size = 0;
@@ -182,10 +187,15 @@ pub(super) fn rotate(path: &Path, live: &mut LiveFile, reason: Reason, hk: &Hous
 }
 
 pub(super) fn sync(path: &Path, live: &mut LiveFile, hk: &Housekeeping) {
-    if let Some(sink) = &live.sink
-        && let Err(e) = sink.file().sync_data()
-    {
-        hk.report("sync_failed", path, &e, "cannot sync log file");
+    if let Some(sink) = &live.sink {
+        let started = Instant::now();
+        let synced = sink.file().sync_data();
+        if live.facility.fsync {
+            hk.metrics.fsynced(started.elapsed());
+        }
+        if let Err(e) = synced {
+            hk.report("sync_failed", path, &e, "cannot sync log file");
+        }
     }
     live.unsynced = false;
 }

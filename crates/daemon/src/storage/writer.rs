@@ -294,6 +294,10 @@ impl Writer {
                 self.stats
                     .records_written
                     .fetch_add(records, Ordering::Relaxed);
+                let facility = &live.facility;
+                live.counters
+                    .get_or_insert_with(|| hk.metrics.facility(&facility.app, &facility.name))
+                    .written(records, written as u64);
             }
             let more = !live.pending.is_empty();
             match error {
@@ -565,7 +569,9 @@ mod tests {
             let archiver = Archiver::start(format, 1, {
                 let keep = keep.clone();
                 let errors = crate::ratelimit::RateLimiter::default();
-                move |done| retain(&keep, &done, &errors)
+                move |done| {
+                    retain(&keep, &done, &errors);
+                }
             })
             .unwrap();
             let hk = Arc::new(Housekeeping::new(
@@ -585,7 +591,9 @@ mod tests {
             let archiver = Archiver::start(CompressFormat::Gzip, 1, {
                 let keep = old.keep.clone();
                 let errors = crate::ratelimit::RateLimiter::default();
-                move |done| retain(&keep, &done, &errors)
+                move |done| {
+                    retain(&keep, &done, &errors);
+                }
             })
             .unwrap();
             let hk = Arc::new(Housekeeping::new(

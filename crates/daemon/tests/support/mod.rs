@@ -115,6 +115,11 @@ impl Daemon {
         rest.split_whitespace().next().unwrap().parse().unwrap()
     }
 
+    /// The address of the Prometheus endpoint (`[metrics] listen`).
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.listening("metrics")
+    }
+
     /// Everything the daemon has written to stderr so far.
     pub fn output(&self) -> String {
         self.output.lock().unwrap().join("\n")
@@ -440,6 +445,29 @@ pub fn try_read_log(path: &Path) -> std::io::Result<String> {
         _ => BufReader::new(file).read_to_string(&mut out),
     }?;
     Ok(out)
+}
+
+/// The `loghog` binary of this workspace, built (or found up to date) once
+/// beside `loghogd`, so the tests never run old code.
+pub fn loghog_bin() -> &'static Path {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let daemon = PathBuf::from(env!("CARGO_BIN_EXE_loghogd"));
+        let profile_dir = daemon.parent().unwrap();
+        let target_dir = profile_dir.parent().unwrap();
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(["build", "-q", "-p", "loghog-cli", "--bin", "loghog"])
+            .arg("--manifest-path")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.toml"))
+            .arg("--target-dir")
+            .arg(target_dir);
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build for loghog");
+        assert!(status.success(), "building loghog failed");
+        profile_dir.join("loghog")
+    })
 }
 
 /// Whether `tool` can be run (for checks with the standard tools).
