@@ -15,6 +15,9 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 /// Buffers above this many bytes live in their own mapping.
 pub const LARGE: usize = 256 * 1024;
 
+/// The most one read adds to a mapped buffer.
+const MAPPED_READ: usize = 64 * 1024;
+
 /// Mappings are made in whole pages of this size (the smallest on Linux).
 const PAGE: usize = 4096;
 
@@ -81,7 +84,10 @@ impl FrameBuf {
         match &mut self.map {
             None => stream.read_buf(&mut self.heap).await,
             Some(m) => {
-                let n = stream.read(&mut m.mem[m.len..]).await?;
+                // A bounded step: a read that was waiting when the budget
+                // ran out adds at most this much before it is counted.
+                let end = m.mem.len().min(m.len + MAPPED_READ);
+                let n = stream.read(&mut m.mem[m.len..end]).await?;
                 m.len += n;
                 Ok(n)
             }

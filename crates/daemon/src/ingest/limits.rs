@@ -41,6 +41,10 @@ pub const CONNECTION_STATE: usize = 8 * 1024;
 /// connections closed, the bad-input log): buffers are held to 31/32 of it.
 const UNCOUNTED_SHARE: usize = 32;
 
+/// How often a connection waiting for memory looks again, should a close
+/// not wake it.
+const MEMORY_RECHECK: Duration = Duration::from_millis(50);
+
 /// The limits, from `[server]`.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -128,6 +132,9 @@ pub struct Registry {
     inner: Mutex<Inner>,
     /// Bytes held in partial frames, all connections together.
     buffered: AtomicUsize,
+    /// The part of `buffered` held by connections closed over the budget
+    /// that have not yet freed it.
+    closing_bytes: AtomicUsize,
     /// Woken whenever a connection closes.
     closed: Notify,
     /// Rate limits for the accept loop's lines.
@@ -146,6 +153,7 @@ impl Registry {
             epoch: Instant::now(),
             inner: Mutex::new(Inner::default()),
             buffered: AtomicUsize::new(0),
+            closing_bytes: AtomicUsize::new(0),
             closed: Notify::new(),
             wait_log: Throttle::default(),
             accept_error_log: Throttle::default(),
@@ -329,10 +337,11 @@ impl Registry {
 
     /// Over budget: closes the connections holding the most bytes until
     /// the rest fit. Their bytes stay in the total until each connection
-    /// has stopped and freed them (see `Drop for Connection`): a closed
-    /// task can take a while to be scheduled, and meanwhile reads on other
-    /// connections close more of them rather than let memory pass the
-    /// budget (measured: up to 22 MiB over it when they left at once).
+    /// has stopped and freed them (see `Drop for Connection`), and while
+    /// they do, connections over the budget wait before reading more
+    /// ([`Connection::memory_room`]): a closed task can take a while to be
+    /// scheduled, and when its bytes left the total at once, reads on other
+    /// connections meanwhile took memory up to 22 MiB past the budget.
     fn enforce_budget(&self) {
         let (limit, budget) = (self.limits.held_limit(), self.limits.max_buffered_bytes);
         let mut victims = Vec::new();
@@ -342,7 +351,9 @@ impl Registry {
             if total <= limit {
                 return;
             }
-            let mut over = total - limit;
+            // What closing connections hold is on its way out already.
+            let mut over =
+                (total - limit).saturating_sub(self.closing_bytes.load(Ordering::Relaxed));
             let mut live: Vec<(usize, Arc<Slot>)> = inner
                 .slots
                 .values()
@@ -356,6 +367,7 @@ impl Registry {
                     break;
                 }
                 let held = slot.buffered.load(Ordering::Relaxed);
+                self.closing_bytes.fetch_add(held, Ordering::Relaxed);
                 slot.evicted.store(EVICTED_BUDGET, Ordering::Relaxed);
                 inner.closing += 1;
                 slot.stop.cancel();
@@ -515,6 +527,28 @@ impl Connection {
         }
     }
 
+    /// Waits, before reading more, while the connections together hold more
+    /// than the budget allows and some closed over it have still to free
+    /// their buffers: growing now would take memory past the budget.
+    /// Returns at once in the usual case (two atomic loads).
+    pub async fn memory_room(&self) {
+        let reg = &self.registry;
+        loop {
+            let closed = reg.closed.notified();
+            tokio::pin!(closed);
+            closed.as_mut().enable();
+            let over = reg.buffered.load(Ordering::Relaxed) > reg.limits.held_limit();
+            if !over || reg.closing_bytes.load(Ordering::Relaxed) == 0 {
+                return;
+            }
+            tokio::select! {
+                () = closed => {}
+                () = self.slot.stop.cancelled() => return,
+                () = tokio::time::sleep(MEMORY_RECHECK) => {}
+            }
+        }
+    }
+
     /// After a read has been decoded: records the activity and what `buf`
     /// holds (its capacity, plus the connection's state), and enforces the
     /// budget. A buffer grown past `normal` (for a frame larger than the
@@ -526,10 +560,13 @@ impl Connection {
         let reg = &self.registry;
         self.slot.last_active.store(reg.now_us(), Ordering::Relaxed);
         let held = buf.capacity().max(buf.len()) + reg.limits.state_per_connection;
-        let closing = self.slot.evicted.load(Ordering::Relaxed) != LIVE;
-        if closing && held <= self.slot.buffered.load(Ordering::Relaxed) {
-            // A closing connection's bytes stay counted until it is dropped
-            // (one draining after an idle eviction may still grow: counted).
+        let evicted = self.slot.evicted.load(Ordering::Relaxed);
+        if evicted == EVICTED_BUDGET
+            || (evicted != LIVE && held <= self.slot.buffered.load(Ordering::Relaxed))
+        {
+            // A closing connection's bytes stay counted, as they were, until
+            // it is dropped (one draining after an idle eviction may still
+            // grow: that counts).
             return;
         }
         let old = self.slot.buffered.swap(held, Ordering::Relaxed);
@@ -597,6 +634,9 @@ impl Drop for Connection {
         }
         let held = self.slot.buffered.swap(0, Ordering::Relaxed);
         reg.buffered.fetch_sub(held, Ordering::Relaxed);
+        if self.slot.evicted.load(Ordering::Relaxed) == EVICTED_BUDGET {
+            reg.closing_bytes.fetch_sub(held, Ordering::Relaxed);
+        }
         reg.closed.notify_waiters();
     }
 }
@@ -675,6 +715,39 @@ mod tests {
         assert_eq!(r.rejects.count("peer_connection_limit"), 1);
         drop(a);
         assert!(r.admit(addr("10.0.0.1:4")).is_some());
+    }
+
+    #[tokio::test]
+    async fn over_budget_reads_wait_until_closed_connections_free_their_bytes() {
+        let r = registry(100, 100, 1000);
+        let a = r.admit(addr("10.0.0.1:1")).unwrap();
+        let b = r.admit(addr("10.0.0.2:1")).unwrap();
+        a.settle(&mut vec![0; 600].into(), 1 << 20);
+        // Not over: no wait.
+        tokio::time::timeout(Duration::from_secs(5), b.memory_room())
+            .await
+            .unwrap();
+        b.settle(&mut vec![0; 500].into(), 1 << 20);
+        assert_eq!(a.stop_reason(), Stop::Budget);
+        // Over, with the closed one's 600 bytes not yet freed: b waits ...
+        let waiting = tokio::time::timeout(Duration::from_millis(200), b.memory_room()).await;
+        assert!(waiting.is_err(), "read on while memory was over the budget");
+        // ... until it is dropped.
+        let room = tokio::spawn({
+            let r = r.clone();
+            async move {
+                let c = r.admit(addr("10.0.0.3:1")).unwrap();
+                c.memory_room().await;
+            }
+        });
+        drop(a);
+        tokio::time::timeout(Duration::from_secs(5), room)
+            .await
+            .unwrap()
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(5), b.memory_room())
+            .await
+            .unwrap();
     }
 
     #[test]

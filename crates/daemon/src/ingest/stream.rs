@@ -152,6 +152,7 @@ pub async fn serve<S: AsyncRead + Unpin>(
             break;
         }
         let spare = buf.capacity() - buf.len();
+        conn.memory_room().await;
         let read = match drain_until {
             None => tokio::select! {
                 biased;
