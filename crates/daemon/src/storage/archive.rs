@@ -278,6 +278,15 @@ impl Archiver {
                             elapsed_ms = started.elapsed().as_millis() as u64,
                             "archived rotated file"
                         ),
+                        // Retention removed it while it waited in the queue
+                        // (a burst of rotations with a small backup_count):
+                        // nothing is lost that retention did not mean to drop.
+                        Err(e) if e.kind() == io::ErrorKind::NotFound && !src.exists() => {
+                            tracing::debug!(
+                                src = %src.display(),
+                                "rotated file removed by retention before it was compressed"
+                            );
+                        }
                         Err(e) => {
                             let v = errors.check("archive_failed");
                             if v.log {
