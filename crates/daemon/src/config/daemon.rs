@@ -84,6 +84,11 @@ const KNOWN: &[(&str, &[&str])] = &[
             "max_buffered_bytes",
             "shutdown_timeout",
             "max_open_files",
+            "listen_syslog",
+            "default_port_syslog",
+            "syslog_socket",
+            "syslog_socket_mode",
+            "syslog_default_app",
         ],
     ),
 ];
@@ -219,6 +224,8 @@ pub struct ServerSettings {
     /// At most this many log files open at once (the least recently used
     /// is closed to open another).
     pub max_open_files: usize,
+    /// The syslog listeners (off unless configured).
+    pub syslog: super::syslog::SyslogSettings,
 }
 
 impl DaemonConfig {
@@ -375,6 +382,7 @@ impl DaemonConfig {
         let max_open_files = r.value("server", "max_open_files", DEFAULT_MAX_OPEN_FILES, |v| {
             positive::<usize>(v, "a number of files")
         });
+        let syslog = super::syslog::read(&mut r);
 
         if !listen_ssl.is_empty() {
             let line = ["listen_ipv4_ssl", "listen_ipv6_ssl"]
@@ -476,6 +484,7 @@ impl DaemonConfig {
                 max_buffered_bytes,
                 shutdown_timeout,
                 max_open_files,
+                syslog,
             },
             lines,
         };

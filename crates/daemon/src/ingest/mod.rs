@@ -38,6 +38,8 @@ pub struct Listeners {
     pub udp: Vec<std::net::UdpSocket>,
     /// TCP listeners that speak TLS.
     pub tls: Vec<std::net::TcpListener>,
+    /// The syslog sockets (bound separately: see `crate::syslog`).
+    pub syslog: crate::syslog::SyslogListeners,
 }
 
 impl Listeners {

@@ -5,7 +5,6 @@
 //! gets a small burst of lines per window (the shared [`RateLimiter`]), then
 //! only a count, logged when the next window opens. Totals are kept.
 use std::fmt::Display;
-use std::net::SocketAddr;
 
 use crate::ratelimit::{HeldBack, RateLimiter};
 
@@ -25,7 +24,7 @@ impl Rejects {
     }
 
     /// Reports one rejection. Signature failures are security alerts.
-    pub fn report(&self, peer: SocketAddr, reason: &'static str, detail: &dyn Display) {
+    pub fn report(&self, peer: impl Display, reason: &'static str, detail: &dyn Display) {
         let verdict = self.limiter.check(reason);
         HeldBack {
             reason,
@@ -47,7 +46,7 @@ impl Rejects {
     /// but lines held back carry their records, reported with their count.
     pub fn report_loss(
         &self,
-        peer: SocketAddr,
+        peer: impl Display,
         reason: &'static str,
         records: u64,
         detail: &dyn Display,
@@ -79,6 +78,8 @@ impl Rejects {
 
 #[cfg(test)]
 mod tests {
+    use std::net::SocketAddr;
+
     use super::*;
 
     #[test]
