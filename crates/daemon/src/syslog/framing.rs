@@ -55,6 +55,22 @@ pub struct StreamDecoder {
     skip: Skip,
     /// Bytes the message at the front needs in all (0: unknown).
     want: usize,
+    delim: Delim,
+}
+
+/// What ends a line on this connection, decided at its first line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Delim {
+    Unknown,
+    Newline,
+    /// Python's SysLogHandler: NUL after each message, newlines inside.
+    Nul,
+}
+
+impl Delim {
+    fn byte(self) -> u8 {
+        if self == Delim::Nul { 0 } else { b'\n' }
+    }
 }
 
 impl StreamDecoder {
@@ -64,6 +80,7 @@ impl StreamDecoder {
             max,
             skip: Skip::No,
             want: 0,
+            delim: Delim::Unknown,
         }
     }
 
@@ -97,7 +114,7 @@ impl StreamDecoder {
                 }
                 pos = take as usize;
             }
-            Skip::Line => match buf.iter().position(|&c| c == b'\n' || c == 0) {
+            Skip::Line => match buf.iter().position(|&c| c == self.delim.byte()) {
                 Some(i) => {
                     self.skip = Skip::No;
                     pos = i + 1;
@@ -143,7 +160,7 @@ impl StreamDecoder {
                 Decoded::NeedMore { consumed: pos }
             }
             Count::Unknown => Decoded::NeedMore { consumed: pos },
-            Count::No => match rest.iter().position(|&c| c == b'\n' || c == 0) {
+            Count::No => match self.line_end(rest) {
                 Some(i) if i > self.max => Decoded::TooLarge {
                     len: i as u64,
                     consumed: pos + i + 1,
@@ -165,6 +182,45 @@ impl StreamDecoder {
                 }
                 None => Decoded::NeedMore { consumed: pos },
             },
+        }
+    }
+}
+
+impl StreamDecoder {
+    /// Where the line at the front of `rest` ends (its delimiter), or
+    /// `None` to wait for more. The first line decides the delimiter: a NUL
+    /// before the first newline, or a NUL ending the line after it when
+    /// that line does not start a new message (`<` or an octet count),
+    /// means NUL-ended messages (newlines are then part of them: multi-line
+    /// records); else newlines.
+    fn line_end(&mut self, rest: &[u8]) -> Option<usize> {
+        match self.delim {
+            Delim::Newline => rest.iter().position(|&c| c == b'\n'),
+            Delim::Nul => rest.iter().position(|&c| c == 0),
+            Delim::Unknown => {
+                let i = rest.iter().position(|&c| c == b'\n' || c == 0)?;
+                if rest[i] == 0 {
+                    self.delim = Delim::Nul;
+                    return Some(i);
+                }
+                let after = &rest[i + 1..];
+                // A new message right after the newline: newline framing.
+                if after.is_empty() || matches!(after[0], b'<' | b'1'..=b'9') {
+                    self.delim = Delim::Newline;
+                    return Some(i);
+                }
+                match after.iter().position(|&c| c == b'\n' || c == 0) {
+                    Some(j) if after[j] == 0 => {
+                        self.delim = Delim::Nul;
+                        Some(i + 1 + j)
+                    }
+                    None if !after.is_empty() => None,
+                    _ => {
+                        self.delim = Delim::Newline;
+                        Some(i)
+                    }
+                }
+            }
         }
     }
 }
@@ -320,6 +376,16 @@ mod tests {
     fn nul_ends_a_line_as_python_sends_it() {
         let (msgs, _) = run(100, b"<14>a: one\x00<14>a: two\x00", 3);
         assert_eq!(msgs, ["<14>a: one", "<14>a: two"]);
+        // Multi-line records stay whole once NUL-ended messages are seen.
+        let input = b"<11>a: Traceback\n  line 1\x00<11>a: two\nlines\x00";
+        for step in [3, 100] {
+            let (msgs, _) = run(100, input, step);
+            assert_eq!(
+                msgs,
+                ["<11>a: Traceback\n  line 1", "<11>a: two\nlines"],
+                "step {step}"
+            );
+        }
     }
 
     #[test]
