@@ -6,8 +6,9 @@ mod support;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
 use support::{Daemon, poll, read_lines, wait_lines};
 
@@ -493,4 +494,66 @@ fn check_config_reports_bad_syslog_keys_with_file_and_line() {
         err.contains("loghogd.conf:15:") && err.contains("'999'"),
         "{err}"
     );
+}
+
+/// The `loghog` binary of this workspace, built if stale (as in read.rs).
+fn loghog() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let daemon = PathBuf::from(env!("CARGO_BIN_EXE_loghogd"));
+        let profile_dir = daemon.parent().unwrap();
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(["build", "-q", "-p", "loghog-cli", "--bin", "loghog"])
+            .arg("--manifest-path")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.toml"))
+            .arg("--target-dir")
+            .arg(profile_dir.parent().unwrap());
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        assert!(
+            cmd.status().expect("cargo build").success(),
+            "building loghog failed"
+        );
+        profile_dir.join("loghog")
+    })
+}
+
+#[test]
+fn loghog_bench_syslog_delivers_every_line() {
+    let s = start("");
+    let file = s.d.log("myapp/root.log");
+    let out = Command::new(loghog())
+        .args(["bench", "--syslog", "--host", "127.0.0.1", "--port"])
+        .arg(s.tcp.port().to_string())
+        .args([
+            "--app",
+            "myapp",
+            "--connections",
+            "4",
+            "--messages",
+            "20000",
+            "--size",
+            "200",
+        ])
+        .arg("--wait-file")
+        .arg(&file)
+        .args(["--expect-lines", "20000", "--wait-timeout", "60"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("end-to-end records/s: "), "{stdout}");
+    let lines = read_lines(&file);
+    assert_eq!(lines.len(), 20_000);
+    for l in &lines {
+        let (_, host, rest) = split(l);
+        assert_eq!(host, "benchhost");
+        let body = rest.strip_prefix("INFO - ").unwrap();
+        assert!(body.starts_with("bench c") && body.len() == 200, "{l}");
+    }
 }
