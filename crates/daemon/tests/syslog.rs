@@ -557,3 +557,71 @@ fn loghog_bench_syslog_delivers_every_line() {
         assert!(body.starts_with("bench c") && body.len() == 200, "{l}");
     }
 }
+
+/// A port below 1024 that is free for TCP and UDP on 127.0.0.1 right now.
+fn free_privileged_port() -> Option<u16> {
+    (600..1000).find(|&p| {
+        std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()
+            && UdpSocket::bind(("127.0.0.1", p)).is_ok()
+    })
+}
+
+#[test]
+fn a_privileged_port_and_the_socket_are_bound_before_dropping_root() {
+    use std::os::unix::fs::PermissionsExt;
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("note: not running as root; binding before the privilege drop not tested");
+        return;
+    }
+    let Some(nobody) = nix::unistd::User::from_name("nobody").unwrap() else {
+        eprintln!("note: no user 'nobody'; binding before the privilege drop not tested");
+        return;
+    };
+    let Some(port) = free_privileged_port() else {
+        eprintln!("note: no free port below 1024; binding before the privilege drop not tested");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // tempdir() is 0700: the dropped daemon must be able to reach its dirs.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(dir.path().join("facilities.conf"), FACILITIES).unwrap();
+    let conf = support::daemon_conf(&format!(
+        "listen_syslog = 127.0.0.1:{port}\nsyslog_socket = run/syslog.sock"
+    ))
+    .replace("[main]\n", "[main]\nuser = nobody\n");
+    std::fs::write(dir.path().join("loghogd.conf"), conf).unwrap();
+    let mut d = Daemon::start_in(dir);
+    assert!(d.wait_for_output("dropped privileges"), "{}", d.output());
+    let status = std::fs::read_to_string(format!("/proc/{}/status", d.pid())).unwrap();
+    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert!(
+        uid_line
+            .split_whitespace()
+            .skip(1)
+            .all(|u| u == nobody.uid.as_raw().to_string()),
+        "{uid_line}"
+    );
+    let sock = d.dir.path().join("run/syslog.sock");
+    let mode = std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o666);
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sender
+        .send_to(b"<14>myapp: on a privileged port", ("127.0.0.1", port))
+        .unwrap();
+    let local = std::os::unix::net::UnixDatagram::unbound().unwrap();
+    local.send_to(b"<14>myapp: on the socket", &sock).unwrap();
+    let file = d.log("myapp/root.log");
+    assert!(
+        poll(|| {
+            let l = read_lines(&file);
+            l.iter().any(|l| l.ends_with("on a privileged port"))
+                && l.iter().any(|l| l.ends_with("on the socket"))
+        }),
+        "{:?}\n{}",
+        read_lines(&file),
+        d.output()
+    );
+    // run/ was handed to the user, so the socket can still be removed.
+    assert!(d.stop().success());
+    assert!(!sock.exists());
+}
