@@ -8,6 +8,7 @@
 # runs unprivileged on a loopback port, as in scripts/bench-rsyslog.sh.
 #
 #   scripts/bench-syslog.sh [MESSAGES] [SIZE] [CONNS] [RUNS]   (defaults: 1000000 200 16 3)
+#   PROFILE=debug scripts/bench-syslog.sh 20000      a quick check of the script itself
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MESSAGES=${1:-1000000}
@@ -18,8 +19,13 @@ command -v rsyslogd >/dev/null || { echo "rsyslogd not installed (apt-get instal
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 hz=$(getconf CLK_TCK)
-target=${CARGO_TARGET_DIR:-target}
-cargo build --release -q -p loghog-daemon --bin loghogd -p loghog-cli --bin loghog
+PROFILE=${PROFILE:-release}
+bin=${CARGO_TARGET_DIR:-target}/$PROFILE
+if [ "$PROFILE" = release ]; then
+    cargo build --release -q -p loghog-daemon --bin loghogd -p loghog-cli --bin loghog
+else
+    cargo build -q -p loghog-daemon --bin loghogd -p loghog-cli --bin loghog
+fi
 
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
@@ -27,7 +33,7 @@ cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 bench() {
     local name=$1 pid=$2 port=$3 file=$4 before after out
     before=$(cpu "$pid")
-    out=$("$target/release/loghog" bench --syslog --host 127.0.0.1 --port "$port" \
+    out=$("$bin/loghog" bench --syslog --host 127.0.0.1 --port "$port" \
         --app bench --connections "$CONNS" --messages "$MESSAGES" --size "$SIZE" \
         --wait-file "$file" --expect-lines "$MESSAGES" --wait-timeout 300)
     after=$(cpu "$pid")
@@ -82,7 +88,7 @@ listen_ipv4 = 127.0.0.1:0
 listen_ipv6 =
 listen_syslog = 127.0.0.1:0
 CONF
-    "$target/release/loghogd" -c "$work/loghogd.conf" 2>"$work/lh.stderr" &
+    "$bin/loghogd" -c "$work/loghogd.conf" 2>"$work/lh.stderr" &
     local pid=$!
     for _ in $(seq 100); do grep -q "loghogd started" "$work/lh.stderr" 2>/dev/null && break; sleep 0.1; done
     local port
