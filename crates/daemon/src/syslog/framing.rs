@@ -114,7 +114,7 @@ impl StreamDecoder {
                 }
                 pos = take as usize;
             }
-            Skip::Line => match buf.iter().position(|&c| c == self.delim.byte()) {
+            Skip::Line => match memchr::memchr(self.delim.byte(), buf) {
                 Some(i) => {
                     self.skip = Skip::No;
                     pos = i + 1;
@@ -195,10 +195,10 @@ impl StreamDecoder {
     /// records); else newlines.
     fn line_end(&mut self, rest: &[u8]) -> Option<usize> {
         match self.delim {
-            Delim::Newline => rest.iter().position(|&c| c == b'\n'),
-            Delim::Nul => rest.iter().position(|&c| c == 0),
+            Delim::Newline => memchr::memchr(b'\n', rest),
+            Delim::Nul => memchr::memchr(0, rest),
             Delim::Unknown => {
-                let i = rest.iter().position(|&c| c == b'\n' || c == 0)?;
+                let i = memchr::memchr2(b'\n', 0, rest)?;
                 if rest[i] == 0 {
                     self.delim = Delim::Nul;
                     return Some(i);
@@ -209,7 +209,7 @@ impl StreamDecoder {
                     self.delim = Delim::Newline;
                     return Some(i);
                 }
-                match after.iter().position(|&c| c == b'\n' || c == 0) {
+                match memchr::memchr2(b'\n', 0, after) {
                     Some(j) if after[j] == 0 => {
                         self.delim = Delim::Nul;
                         Some(i + 1 + j)

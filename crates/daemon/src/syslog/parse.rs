@@ -152,6 +152,15 @@ fn field(b: &[u8], max: usize) -> Option<(&str, &[u8])> {
     Some((tok, rest))
 }
 
+/// The message as text: borrowed when it is UTF-8 (the fast validation
+/// first; the lossy conversion only for a message that is not).
+fn text(msg: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(msg) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(msg),
+    }
+}
+
 fn nil(s: &str) -> Option<&str> {
     (s != "-").then_some(s)
 }
@@ -188,7 +197,7 @@ fn rfc5424(pri: u8, b: &[u8]) -> Option<Record<'_>> {
         procid: nil(procid),
         msgid: nil(msgid),
         sd,
-        msg: String::from_utf8_lossy(msg),
+        msg: text(msg),
     })
 }
 
@@ -329,7 +338,7 @@ fn rfc3164(pri: u8, had_pri: bool, b: &[u8]) -> Record<'_> {
         procid,
         msgid: None,
         sd: None,
-        msg: String::from_utf8_lossy(msg),
+        msg: text(msg),
     }
 }
 
