@@ -348,6 +348,22 @@ fn unknown_apps_go_to_the_default_app_with_their_name_kept() {
 }
 
 #[test]
+fn a_default_app_missing_from_facilities_is_warned_about_and_drops() {
+    let s = start("syslog_default_app = nosuch");
+    assert!(
+        s.d.has_output("syslog_default_app is not in facilities.conf"),
+        "{}",
+        s.d.output()
+    );
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sender.send_to(b"<14>stranger: lost", s.udp).unwrap();
+    sender.send_to(b"<14>myapp: kept", s.udp).unwrap();
+    wait_for(&s, "myapp/root.log", "kept");
+    assert!(s.d.wait_for_output("reason=unknown_app"), "{}", s.d.output());
+    assert!(!s.d.log("nosuch").exists());
+}
+
+#[test]
 fn unknown_apps_without_a_default_and_signed_facilities_are_refused() {
     let s = start("");
     let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
