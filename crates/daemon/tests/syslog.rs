@@ -359,7 +359,11 @@ fn a_default_app_missing_from_facilities_is_warned_about_and_drops() {
     sender.send_to(b"<14>stranger: lost", s.udp).unwrap();
     sender.send_to(b"<14>myapp: kept", s.udp).unwrap();
     wait_for(&s, "myapp/root.log", "kept");
-    assert!(s.d.wait_for_output("reason=unknown_app"), "{}", s.d.output());
+    assert!(
+        s.d.wait_for_output("reason=unknown_app"),
+        "{}",
+        s.d.output()
+    );
     assert!(!s.d.log("nosuch").exists());
 }
 
