@@ -6,6 +6,8 @@
 //! connection has its own thread and writes whole blocks in single writes.
 //! On a terminal a progress line (records sent, rate, elapsed) is redrawn
 //! in place on stderr; redirected, only the final report is printed.
+//! With `--syslog` the records are RFC 3164 lines over plain TCP instead of
+//! v1 frames, for a daemon's syslog listener (or any syslog server).
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -54,6 +56,52 @@ pub(crate) struct BenchArgs {
     /// Seconds to wait for --wait-file to fill.
     #[arg(long, default_value_t = 120)]
     wait_timeout: u64,
+    /// Send RFC 3164 syslog lines (`<14>Mmm dd hh:mm:ss HOST APP: BODY`,
+    /// newline-delimited) over TCP to a syslog listener, instead of frames.
+    #[arg(long, conflicts_with_all = ["udp", "pem", "compress", "secret"])]
+    syslog: bool,
+}
+
+/// Where a connection's blocks go: a LogHog connection, or a plain TCP
+/// stream to a syslog listener.
+enum Sink {
+    Frames(Connection),
+    Syslog(std::net::TcpStream),
+}
+
+impl Sink {
+    fn is_datagram(&self) -> bool {
+        matches!(self, Sink::Frames(c) if c.is_datagram())
+    }
+
+    fn send_frame(&mut self, frame: &[u8]) -> std::io::Result<()> {
+        match self {
+            Sink::Frames(c) => c.send_frame(frame),
+            Sink::Syslog(s) => std::io::Write::write_all(s, frame),
+        }
+    }
+
+    fn write_stream(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            Sink::Frames(c) => c.write_stream(bytes),
+            Sink::Syslog(s) => std::io::Write::write_all(s, bytes),
+        }
+    }
+
+    fn shutdown(self) {
+        match self {
+            Sink::Frames(mut c) => c.shutdown(),
+            Sink::Syslog(s) => {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+}
+
+/// One RFC 3164 line as a BSD sender writes it (a fixed time stamp: the
+/// daemon stamps lines with their time of receipt).
+fn syslog_line(host: &str, app: &str, body: &str, out: &mut Vec<u8>) {
+    out.extend_from_slice(format!("<14>Nov 30 05:00:00 {host} {app}: {body}\n").as_bytes());
 }
 
 /// One connection's prebuilt frames.
@@ -91,9 +139,14 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 bytes: Vec::new(),
                 ends: Vec::with_capacity(n),
             };
+            let host = args.connect.hostname.as_deref().unwrap_or("benchhost");
             for i in 0..n {
                 let body = body(c, i, args.size);
-                enc.encode_now(&args.module, &body, &mut block.bytes);
+                if args.syslog {
+                    syslog_line(host, &args.app, &body, &mut block.bytes);
+                } else {
+                    enc.encode_now(&args.module, &body, &mut block.bytes);
+                }
                 block.ends.push(block.bytes.len());
             }
             block
@@ -102,7 +155,14 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
     // Connect before the clock starts, too.
     let conns = (0..connections)
         .map(|c| {
+            if args.syslog {
+                let addr = (args.connect.host.as_str(), args.connect.port);
+                return std::net::TcpStream::connect(addr)
+                    .map(Sink::Syslog)
+                    .with_context(|| format!("connection {c} to {}:{}", addr.0, addr.1));
+            }
             Connection::open(&endpoint)
+                .map(Sink::Frames)
                 .with_context(|| format!("connection {c} to {}", endpoint.display_addr()))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -182,7 +242,7 @@ fn body(conn: u64, i: usize, size: usize) -> String {
 /// Writes `count` records over `conn`: whole blocks in single writes, or
 /// paced slices when a rate is set.
 fn drive(
-    mut conn: Connection,
+    mut conn: Sink,
     block: &Block,
     count: u64,
     rate: Option<f64>,
@@ -324,6 +384,13 @@ mod tests {
             line,
             "\r500/1000 records sent, 2500 records/s, 1.3 s elapsed\x1b[K"
         );
+    }
+
+    #[test]
+    fn syslog_lines_are_rfc3164() {
+        let mut out = Vec::new();
+        syslog_line("h", "bench", "hello", &mut out);
+        assert_eq!(out, b"<14>Nov 30 05:00:00 h bench: hello\n");
     }
 
     #[test]

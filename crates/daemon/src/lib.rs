@@ -15,5 +15,6 @@ pub mod ratelimit;
 pub mod router;
 pub mod server;
 pub mod storage;
+pub mod syslog;
 
 pub use server::{RunContext, RunError, run};

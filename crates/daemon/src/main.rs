@@ -133,6 +133,7 @@ fn start(
     }
     let mut listeners = Listeners::bind(&config.server.listen, &config.server.listen_ssl)?;
     listeners.metrics = loghog_daemon::metrics::http::bind(&config.metrics.listen)?;
+    listeners.syslog = loghog_daemon::syslog::SyslogListeners::bind(&config.server.syslog)?;
     let readiness = if config.daemon {
         Some(daemonize::detach(i32::from(EX_SOFTWARE))?)
     } else {

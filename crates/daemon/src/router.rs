@@ -203,7 +203,7 @@ impl Router {
 
     /// Hands the batch's groups to the writers if they have room; counts and
     /// drops what does not fit (UDP).
-    pub fn try_commit(&self, batch: &mut Batch, peer: SocketAddr) {
+    pub fn try_commit(&self, batch: &mut Batch, peer: impl std::fmt::Display + Copy) {
         for wb in self.take_batches(batch) {
             if let Err(wb) = self.storage.try_write(wb) {
                 let n = u64::from(wb.records);
@@ -334,6 +334,18 @@ impl Batch {
     /// Whether nothing has been routed since the last commit.
     pub fn is_empty(&self) -> bool {
         self.groups.is_empty()
+    }
+
+    /// The facilities this batch routes with (taken at [`Router::begin`]).
+    pub fn facilities(&self) -> &Arc<Facilities> {
+        &self.facilities
+    }
+
+    /// Appends one record already resolved to `facility` (records that do
+    /// not come as v1 frames: syslog).
+    pub fn push(&mut self, facility: &Arc<Facility>, hostname: &str, body: &str) {
+        let group = self.group(facility, hostname);
+        self.clock_line(group, hostname, body);
     }
 
     fn group(&mut self, facility: &Arc<Facility>, host: &str) -> usize {

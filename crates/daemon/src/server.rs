@@ -182,6 +182,7 @@ async fn serve(config: DaemonConfig, cx: RunContext) -> Result<(), RunError> {
             ));
         }
     }
+    crate::syslog::spawn(listeners.syslog, router.clone(), &ctx)?;
     let storage_handle = storage.handle();
     let ticker = tokio::spawn({
         let shutdown = shutdown.clone();

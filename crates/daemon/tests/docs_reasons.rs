@@ -67,6 +67,15 @@ fn the_reasons_spelled_out_in_the_daemon_are_documented() {
         ("src/ingest/limits.rs", "\"buffer_budget\""),
         ("src/ingest/limits.rs", "\"shutdown_cut\""),
         ("src/ingest/limits.rs", "\"eviction_cut\""),
+        ("src/syslog/parse.rs", "\"bad_pri\""),
+        ("src/syslog/parse.rs", "\"empty_message\""),
+        ("src/syslog/route.rs", "\"missing_pri\""),
+        ("src/syslog/route.rs", "\"invalid_utf8\""),
+        ("src/syslog/route.rs", "\"unknown_app\""),
+        ("src/syslog/route.rs", "\"unsigned\""),
+        ("src/syslog/tcp.rs", "\"message_too_large\""),
+        ("src/syslog/tcp.rs", "\"partial_frame\""),
+        ("src/syslog/datagram.rs", "\"message_too_large\""),
     ];
     let page = bad_input_page();
     for (file, literal) in sources {

@@ -86,6 +86,11 @@ const KNOWN: &[(&str, &[&str])] = &[
             "max_buffered_bytes",
             "shutdown_timeout",
             "max_open_files",
+            "listen_syslog",
+            "default_port_syslog",
+            "syslog_socket",
+            "syslog_socket_mode",
+            "syslog_default_app",
         ],
     ),
     ("metrics", &["listen"]),
@@ -224,6 +229,8 @@ pub struct ServerSettings {
     /// At most this many log files open at once (the least recently used
     /// is closed to open another).
     pub max_open_files: usize,
+    /// The syslog listeners (off unless configured).
+    pub syslog: super::syslog::SyslogSettings,
 }
 
 /// `[metrics]`: the Prometheus endpoint, off unless `listen` is set.
@@ -387,6 +394,7 @@ impl DaemonConfig {
         let max_open_files = r.value("server", "max_open_files", DEFAULT_MAX_OPEN_FILES, |v| {
             positive::<usize>(v, "a number of files")
         });
+        let syslog = super::syslog::read(&mut r);
 
         // [metrics]
         let metrics_listen =
@@ -492,6 +500,7 @@ impl DaemonConfig {
                 max_buffered_bytes,
                 shutdown_timeout,
                 max_open_files,
+                syslog,
             },
             metrics: MetricsSettings {
                 listen: metrics_listen,

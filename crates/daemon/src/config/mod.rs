@@ -8,6 +8,7 @@ pub mod daemon;
 pub mod facilities;
 pub mod ini;
 pub mod sample;
+pub mod syslog;
 mod values;
 
 use std::fmt;

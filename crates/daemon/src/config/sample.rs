@@ -93,6 +93,21 @@ shutdown_timeout = 3
 ; next record.
 max_open_files = 256
 
+; Syslog in (RFC 3164 and RFC 5424), off unless set. Every address gets
+; a UDP socket and a TCP listener (octet-counted or newline-delimited
+; messages); IPv4 and IPv6 in one list; without a port, default_port_syslog.
+; Use 514 (bound before privileges are dropped) to replace rsyslog.
+listen_syslog =
+default_port_syslog = 5514
+; A local datagram socket, like /dev/log (stop the daemon that owns it
+; first); a stale socket file is replaced, and it is removed on exit.
+;syslog_socket = /dev/log
+; Octal permission bits of the socket file (0666: every user may log).
+syslog_socket_mode = 0666
+; Records whose app (APP-NAME or TAG) is not in facilities.conf go to this
+; app's facility, with the app name kept in the line; unset: dropped.
+;syslog_default_app = syslog
+
 [metrics]
 ; Serve Prometheus metrics on http://ADDRESS/metrics (OpenMetrics text).
 ; Off while empty. An address without a port uses 9566, e.g.

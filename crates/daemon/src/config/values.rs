@@ -21,7 +21,7 @@ use super::{ConfigError, parse_bool};
 pub(super) enum Family {
     V4,
     V6,
-    /// Either family (`[metrics] listen`).
+    /// Either family (`[metrics] listen`, `listen_syslog`).
     Any,
 }
 

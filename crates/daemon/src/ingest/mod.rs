@@ -42,6 +42,8 @@ pub struct Listeners {
     /// The Prometheus endpoint's listeners (`[metrics] listen`; see
     /// [`crate::metrics::http::bind`]).
     pub metrics: Vec<std::net::TcpListener>,
+    /// The syslog sockets (bound separately: see `crate::syslog`).
+    pub syslog: crate::syslog::SyslogListeners,
 }
 
 impl Listeners {

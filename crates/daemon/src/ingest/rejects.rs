@@ -6,7 +6,6 @@
 //! only a count, logged when the next window opens. Totals are kept, and
 //! every rejection is counted in `loghogd_rejected_total` by app and reason.
 use std::fmt::Display;
-use std::net::SocketAddr;
 
 use crate::metrics::{Metrics, NO_APP};
 use crate::ratelimit::{HeldBack, RateLimiter};
@@ -42,7 +41,7 @@ impl Rejects {
 
     /// Reports one rejection before any app is known (a frame, a
     /// connection). Signature failures are security alerts.
-    pub fn report(&self, peer: SocketAddr, reason: &'static str, detail: &dyn Display) {
+    pub fn report(&self, peer: impl Display, reason: &'static str, detail: &dyn Display) {
         self.report_for(NO_APP, peer, reason, detail);
     }
 
@@ -51,7 +50,7 @@ impl Rejects {
     pub fn report_for(
         &self,
         app: &str,
-        peer: SocketAddr,
+        peer: impl Display,
         reason: &'static str,
         detail: &dyn Display,
     ) {
@@ -78,7 +77,7 @@ impl Rejects {
     pub fn report_loss(
         &self,
         app: &str,
-        peer: SocketAddr,
+        peer: impl Display,
         reason: &'static str,
         records: u64,
         detail: &dyn Display,
@@ -111,6 +110,8 @@ impl Rejects {
 
 #[cfg(test)]
 mod tests {
+    use std::net::SocketAddr;
+
     use super::*;
 
     #[test]
