@@ -67,6 +67,11 @@ pub(crate) struct ConnectArgs {
     /// The hostname field of each record (default: this machine's name).
     #[arg(long)]
     hostname: Option<String>,
+    /// Acknowledged delivery (protocol v2): wait for the server to confirm
+    /// each record written or say why it refused it. Falls back to v1
+    /// against a server that does not answer.
+    #[arg(long, conflicts_with = "udp")]
+    ack: bool,
 }
 
 impl ConnectArgs {
@@ -76,7 +81,8 @@ impl ConnectArgs {
             .host(&self.host)
             .port(self.port)
             .datagram(self.udp)
-            .compression(self.compress);
+            .compression(self.compress)
+            .ack(self.ack);
         if let Some(secret) = &self.secret {
             b = b.secret(secret);
         }

@@ -107,11 +107,24 @@ impl Router {
     /// Routes one frame into `batch`; a frame that cannot be written is
     /// reported and dropped, nothing else is affected.
     pub fn route(&self, batch: &mut Batch, peer: SocketAddr, frame: &RawFrame<'_>) {
+        let _ = self.route_checked(batch, peer, frame);
+    }
+
+    /// Like [`Router::route`], and says why a frame was dropped (the
+    /// reason a v2 acknowledgement carries).
+    pub fn route_checked(
+        &self,
+        batch: &mut Batch,
+        peer: SocketAddr,
+        frame: &RawFrame<'_>,
+    ) -> Result<(), &'static str> {
         let mut scratch = std::mem::take(&mut batch.scratch);
-        if let Err((reason, detail)) = self.route_inner(batch, peer, frame, &mut scratch) {
-            self.rejects.report(peer, reason, &detail);
-        }
+        let result = self.route_inner(batch, peer, frame, &mut scratch);
         batch.scratch = scratch;
+        result.map_err(|(reason, detail)| {
+            self.rejects.report(peer, reason, &detail);
+            reason
+        })
     }
 
     fn route_inner(
@@ -158,6 +171,21 @@ impl Router {
     /// `flush_every = 1` or `fsync`; queued, for the others, unless the file
     /// cannot be written (then not until it is). See [`Committed`].
     pub async fn commit(&self, batch: &mut Batch) -> Result<Committed, StorageClosed> {
+        self.commit_with(batch, false).await
+    }
+
+    /// Like [`Router::commit`], but every file's acknowledgement waits for
+    /// the write itself (and the sync, for `fsync`), whatever `flush_every`
+    /// says: what a v2 acknowledgement promises.
+    pub async fn commit_written(&self, batch: &mut Batch) -> Result<Committed, StorageClosed> {
+        self.commit_with(batch, true).await
+    }
+
+    async fn commit_with(
+        &self,
+        batch: &mut Batch,
+        always_wait: bool,
+    ) -> Result<Committed, StorageClosed> {
         let mut committed = Committed {
             acks: Vec::new(),
             wait_now: false,
@@ -165,7 +193,7 @@ impl Router {
         for mut wb in self.take_batches(batch) {
             let (tx, rx) = oneshot::channel();
             wb.ack = Some(tx);
-            wb.wait_for_write = wb.facility.fsync || wb.facility.flush_every <= 1;
+            wb.wait_for_write = always_wait || wb.facility.fsync || wb.facility.flush_every <= 1;
             committed.wait_now |= wb.wait_for_write;
             committed.acks.push(rx);
             self.storage.write(wb).await?;

@@ -17,6 +17,7 @@ use crate::config::{DaemonConfig, Facilities};
 use crate::ingest::Listeners;
 use crate::ingest::limits::{Limits, Registry};
 use crate::ingest::rejects::Rejects;
+use crate::ingest::sessions::{MAX_SESSIONS, Sessions};
 use crate::ingest::stream::{self, StreamContext};
 use crate::ingest::udp;
 use crate::logging::LogHandle;
@@ -124,11 +125,16 @@ async fn serve(config: DaemonConfig, cx: RunContext) -> Result<(), RunError> {
         shutdown.clone(),
         rejects,
     );
+    let sessions = config
+        .server
+        .acknowledgements
+        .then(|| Sessions::load(&config.workdir, MAX_SESSIONS));
     let ctx = StreamContext {
         router: router.clone(),
         connections: connections.clone(),
         shutdown: shutdown.clone(),
         tracker: tracker.clone(),
+        sessions: sessions.clone(),
     };
     for (proto, addr) in listeners.local_addrs() {
         tracing::info!(proto, addr = %addr, "listening");
@@ -159,11 +165,19 @@ async fn serve(config: DaemonConfig, cx: RunContext) -> Result<(), RunError> {
     let storage_handle = storage.handle();
     let ticker = tokio::spawn({
         let shutdown = shutdown.clone();
+        let sessions = sessions.clone();
         async move {
             let mut every = tokio::time::interval(TICK);
             loop {
                 tokio::select! {
-                    _ = every.tick() => storage_handle.broadcast(|| Command::Tick),
+                    _ = every.tick() => {
+                        storage_handle.broadcast(|| Command::Tick);
+                        if let Some(s) = sessions.clone() {
+                            // Kept current so that even a `kill -9` costs
+                            // few duplicates on resend.
+                            let _ = tokio::task::spawn_blocking(move || s.save_if_changed()).await;
+                        }
+                    }
                     () = shutdown.cancelled() => return,
                 }
             }
@@ -193,6 +207,10 @@ async fn serve(config: DaemonConfig, cx: RunContext) -> Result<(), RunError> {
     signals.abort();
     let stats = storage.handle();
     storage.shutdown().await;
+    if let Some(s) = sessions {
+        // Every connection has ended: the table is final.
+        let _ = tokio::task::spawn_blocking(move || s.save_if_changed()).await;
+    }
     router.rejects().report_held_back();
     // The sum of every loss logged (rate-limited) with its reason since start.
     let lost = stats

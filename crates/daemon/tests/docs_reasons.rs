@@ -62,6 +62,7 @@ fn the_reasons_spelled_out_in_the_daemon_are_documented() {
         ("src/router.rs", "\"unknown_app\""),
         ("src/router.rs", "\"queue_full\""),
         ("src/ingest/stream.rs", "\"partial_frame\""),
+        ("src/ingest/stream.rs", "\"misplaced_control\""),
         ("src/ingest/limits.rs", "\"evicted_idle\""),
         ("src/ingest/limits.rs", "\"peer_connection_limit\""),
         ("src/ingest/limits.rs", "\"buffer_budget\""),

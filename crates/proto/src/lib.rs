@@ -1,5 +1,5 @@
-//! LogHog wire protocol, version 1: frames, messages, signing and payload
-//! compression.
+//! LogHog wire protocol: frames, messages, signing and payload compression
+//! (version 1), and the opt-in acknowledgement exchange of version 2 ([`v2`]).
 //!
 //! Sans-I/O: everything here works on byte slices, so the daemon (tokio) and
 //! the clients (blocking std::net) share one definition of the bytes.
@@ -9,6 +9,7 @@ mod frame;
 mod message;
 mod payload;
 mod signing;
+pub mod v2;
 
 pub use error::{FrameError, MessageError, PayloadError, SignatureError};
 pub use frame::{

@@ -125,6 +125,11 @@ fn every_protocol_reject_reason_is_documented() {
         SignatureError::Missing.reason(),
         SignatureError::Malformed.reason(),
         SignatureError::Mismatch.reason(),
+        loghog_proto::v2::ControlError::Invalid {
+            detail: String::new(),
+        }
+        .reason(),
+        loghog_proto::v2::ControlError::Unsupported { version: 3 }.reason(),
     ];
     for reason in reasons {
         assert!(

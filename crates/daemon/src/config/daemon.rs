@@ -84,6 +84,7 @@ const KNOWN: &[(&str, &[&str])] = &[
             "max_buffered_bytes",
             "shutdown_timeout",
             "max_open_files",
+            "acknowledgements",
         ],
     ),
 ];
@@ -219,6 +220,9 @@ pub struct ServerSettings {
     /// At most this many log files open at once (the least recently used
     /// is closed to open another).
     pub max_open_files: usize,
+    /// Answer v2 hellos with acknowledgements (`acknowledgements`, yes by
+    /// default); with no, the daemon behaves as a v1 server.
+    pub acknowledgements: bool,
 }
 
 impl DaemonConfig {
@@ -375,6 +379,7 @@ impl DaemonConfig {
         let max_open_files = r.value("server", "max_open_files", DEFAULT_MAX_OPEN_FILES, |v| {
             positive::<usize>(v, "a number of files")
         });
+        let acknowledgements = r.value("server", "acknowledgements", true, bool_value);
 
         if !listen_ssl.is_empty() {
             let line = ["listen_ipv4_ssl", "listen_ipv6_ssl"]
@@ -476,6 +481,7 @@ impl DaemonConfig {
                 max_buffered_bytes,
                 shutdown_timeout,
                 max_open_files,
+                acknowledgements,
             },
             lines,
         };

@@ -318,11 +318,9 @@ impl Writer {
         self.hk.report_loss("write_impossible", path, n, total, e);
         // Forget the file: nothing is retried on the timer, and the next
         // line for it tries afresh (a permission may have been fixed).
-        if let Some(live) = self.files.remove(path) {
-            for w in live.waiters {
-                let _ = w.send(());
-            }
-        }
+        // Its waiters are released unconfirmed (dropped, not fired): the
+        // lines are lost, and a v2 client must not be told they were written.
+        self.files.remove(path);
     }
 
     /// Size rotation of a file whose next line does not fit; false when the

@@ -1,0 +1,286 @@
+//! The sender's acknowledged mode (protocol v2): records stay in the client
+//! until the server says they are written or refused, and are resent, with
+//! their sequence numbers, on the next connection.
+//!
+//! Each connection opens with a hello naming the client's session and the
+//! number of the oldest unacknowledged record, followed at once by those
+//! records (no round trip before sending). A server that does not welcome
+//! the hello within `ack_timeout` is a v1 server: what was written to it
+//! counts as delivered, and the connection goes on as v1.
+use std::time::{Duration, Instant};
+
+use loghog_proto::v2::{Hello, ServerControl, SessionId, take_server_frames};
+
+use crate::queue::{FrameQueue, State};
+use crate::sender::{INITIAL_BACKOFF, MAX_BACKOFF, Sender};
+use crate::transport::Connection;
+
+/// How long the sender waits for an acknowledgement in one go before it
+/// looks at its queue again (new records, close).
+const ACK_POLL: Duration = Duration::from_millis(10);
+
+/// What acknowledged delivery needs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AckSettings {
+    /// The client's session, random per client.
+    pub(crate) session: SessionId,
+    /// How long to wait for the server's welcome before falling back to v1.
+    pub(crate) timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Hello sent; records written since are unacknowledged.
+    AwaitWelcome { deadline: Instant },
+    /// Welcomed: the server acknowledges.
+    Acked,
+    /// The server never answered: plain v1 on this connection.
+    V1,
+}
+
+struct Live {
+    conn: Connection,
+    mode: Mode,
+    inbox: Vec<u8>,
+    /// Whether the server answered anything (a connection that dies before
+    /// is worth a back-off).
+    answered: bool,
+}
+
+impl Sender {
+    /// The thread's body in acknowledged mode; returns when the client
+    /// closes (everything acknowledged) or close gives up.
+    pub(crate) fn run_acked(&self, ack: AckSettings) {
+        let mut live: Option<Live> = None;
+        let mut batch = FrameQueue::default();
+        let mut backoff = INITIAL_BACKOFF;
+        while self.wait_for_work() {
+            let Some(current) = live.as_mut() else {
+                match self.connect(&ack) {
+                    Ok(l) => live = Some(l),
+                    Err(e) => {
+                        self.report(&format!("connect to {}: {e}", self.endpoint.display_addr()));
+                        if !self.sleep(backoff) {
+                            break;
+                        }
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                    }
+                }
+                continue;
+            };
+            let result = match current.mode {
+                Mode::V1 => self.send_v1(current, &mut batch),
+                _ => self.send_acked(current, &mut batch),
+            };
+            if let Err(e) = result {
+                self.report(&format!("{}: {e}", self.endpoint.display_addr()));
+                let fresh = !current.answered;
+                if let Some(mut l) = live.take() {
+                    l.conn.shutdown();
+                }
+                if fresh {
+                    if !self.sleep(backoff) {
+                        break;
+                    }
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+                continue;
+            }
+            if current.answered {
+                backoff = INITIAL_BACKOFF;
+            }
+        }
+        if let Some(mut l) = live {
+            l.conn.shutdown();
+        }
+    }
+
+    /// Waits until there is something to send or acknowledgements to wait
+    /// for; false when the sender should exit.
+    fn wait_for_work(&self) -> bool {
+        let mut st = self.shared.lock();
+        loop {
+            if st.abandon {
+                return false;
+            }
+            if !st.queue.is_empty() || !st.unacked.is_empty() {
+                return true;
+            }
+            if st.closing {
+                return false;
+            }
+            st.sender_waiting = true;
+            st = self
+                .shared
+                .wake_sender
+                .wait(st)
+                .unwrap_or_else(|e| e.into_inner());
+            st.sender_waiting = false;
+        }
+    }
+
+    /// Connects, says hello and resends every unacknowledged record.
+    fn connect(&self, ack: &AckSettings) -> std::io::Result<Live> {
+        let mut conn = Connection::open(&self.endpoint)?;
+        let mut out = Vec::new();
+        {
+            let st = self.shared.lock();
+            Hello {
+                session: ack.session,
+                seq: st.unacked_seq,
+            }
+            .encode(&mut out);
+            out.extend_from_slice(st.unacked.bytes());
+        }
+        conn.write_stream(&out)?;
+        Ok(Live {
+            conn,
+            mode: Mode::AwaitWelcome {
+                deadline: Instant::now() + ack.timeout,
+            },
+            inbox: Vec::new(),
+            answered: false,
+        })
+    }
+
+    /// One step on a v2 connection (or one awaiting its welcome): send what
+    /// is queued while fewer than `max_records` wait for their ack, then
+    /// read acknowledgements (waiting briefly when there is nothing to send).
+    fn send_acked(&self, live: &mut Live, batch: &mut FrameQueue) -> std::io::Result<()> {
+        batch.clear();
+        {
+            let mut st = self.shared.lock();
+            let room = self.max_records.saturating_sub(st.unacked.len());
+            st.queue.move_front_into(room, batch);
+        }
+        if !batch.is_empty() {
+            // Unacknowledged from here on, whether the write succeeds or not:
+            // either way the next connection resends them with these numbers.
+            let written = live.conn.write_stream(batch.bytes());
+            let mut st = self.shared.lock();
+            let n = batch.len();
+            batch.move_front_into(n, &mut st.unacked);
+            written?;
+        }
+        let more_to_send = {
+            let st = self.shared.lock();
+            !st.queue.is_empty() && st.unacked.len() < self.max_records
+        };
+        let mut wait = if more_to_send {
+            Duration::ZERO
+        } else {
+            ACK_POLL
+        };
+        if let Mode::AwaitWelcome { deadline } = live.mode {
+            let now = Instant::now();
+            if now >= deadline {
+                self.fall_back(live);
+                return Ok(());
+            }
+            wait = wait.min(deadline - now);
+        }
+        live.conn.read_into(&mut live.inbox, wait)?;
+        let frames = take_server_frames(&mut live.inbox)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        for frame in frames {
+            live.answered = true;
+            self.apply(live, frame)?;
+        }
+        Ok(())
+    }
+
+    /// What the server said.
+    fn apply(&self, live: &mut Live, frame: ServerControl) -> std::io::Result<()> {
+        let mut st = self.shared.lock();
+        match frame {
+            ServerControl::Welcome { resume, .. } => {
+                if live.mode == Mode::Acked {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "a second welcome",
+                    ));
+                }
+                live.mode = Mode::Acked;
+                // Records below `resume` were written on an earlier
+                // connection: the server skips their resent copies.
+                let done = resume.saturating_sub(st.unacked_seq);
+                settle(&mut st, done, &[]);
+                st.unacked_seq = st.unacked_seq.max(resume);
+            }
+            ServerControl::Ack { upto, rejected } => {
+                if live.mode != Mode::Acked {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "an acknowledgement before the welcome",
+                    ));
+                }
+                let done = upto.saturating_sub(st.unacked_seq);
+                settle(&mut st, done, &rejected);
+            }
+        }
+        drop(st);
+        self.shared.progress.notify_all();
+        Ok(())
+    }
+
+    /// The server did not answer the hello in time: a v1 server, which
+    /// writes what it reads. What went out counts as delivered.
+    fn fall_back(&self, live: &mut Live) {
+        live.mode = Mode::V1;
+        let mut st = self.shared.lock();
+        let n = st.unacked.len() as u64;
+        settle(&mut st, n, &[]);
+        st.last_error = Some(format!(
+            "{} did not answer the acknowledgement hello: sending as v1",
+            self.endpoint.display_addr()
+        ));
+        drop(st);
+        self.shared.progress.notify_all();
+    }
+
+    /// Plain v1 after a fall-back: write, count as delivered; on error the
+    /// batch goes back to the front of the queue.
+    fn send_v1(&self, live: &mut Live, batch: &mut FrameQueue) -> std::io::Result<()> {
+        live.answered = true;
+        live.conn.check_open()?;
+        batch.clear();
+        self.shared.lock().queue.take_into(batch);
+        let written = live.conn.write_stream(batch.bytes());
+        let mut st = self.shared.lock();
+        match written {
+            Ok(()) => {
+                let n = batch.len() as u64;
+                batch.clear();
+                st.removed += n;
+                st.delivered += n;
+                drop(st);
+                self.shared.progress.notify_all();
+                Ok(())
+            }
+            Err(e) => {
+                st.queue.put_back_front(batch);
+                st.trim_to(self.max_records);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// The first `n` unacknowledged records are done; `rejected` lists the
+/// refused ones among them with the server's reason.
+fn settle(st: &mut State, n: u64, rejected: &[(u64, String)]) {
+    let n = usize::try_from(n).unwrap_or(usize::MAX);
+    let first = st.unacked_seq;
+    let gone = st.unacked.remove_front(n) as u64;
+    st.unacked_seq += gone;
+    let refused = rejected
+        .iter()
+        .filter(|(seq, _)| *seq >= first && *seq < first + gone)
+        .count() as u64;
+    if let Some((_, reason)) = rejected.last() {
+        st.last_rejection = Some(reason.clone());
+    }
+    st.removed += gone;
+    st.delivered += gone - refused;
+    st.rejected += refused;
+}
