@@ -3,10 +3,12 @@
 //! their sequence numbers, on the next connection.
 //!
 //! Each connection opens with a hello naming the client's session and the
-//! number of the oldest unacknowledged record, followed at once by those
-//! records (no round trip before sending). A server that does not welcome
-//! the hello within `ack_timeout` is a v1 server: what was written to it
-//! counts as delivered, and the connection goes on as v1.
+//! number of the oldest unacknowledged record. With nothing to resend,
+//! records follow at once (no round trip); with records to resend, the
+//! client first waits for the welcome, which says which of them the server
+//! already wrote, and resends only the others. A server that does not
+//! welcome the hello within `ack_timeout` is a v1 server: what was written
+//! to it counts as delivered, and the connection goes on as v1.
 use std::time::{Duration, Instant};
 
 use loghog_proto::v2::{Hello, ServerControl, SessionId, take_server_frames};
@@ -18,6 +20,8 @@ use crate::transport::Connection;
 /// How long the sender waits for an acknowledgement in one go before it
 /// looks at its queue again (new records, close).
 const ACK_POLL: Duration = Duration::from_millis(10);
+/// Records resent per write, so acknowledgements are read in between.
+const RESEND_CHUNK: usize = 256;
 
 /// What acknowledged delivery needs.
 #[derive(Debug, Clone, Copy)]
@@ -42,6 +46,9 @@ struct Live {
     conn: Connection,
     mode: Mode,
     inbox: Vec<u8>,
+    /// How many of the unacknowledged records (from the oldest) have been
+    /// written on this connection.
+    resent: usize,
     /// Whether the server answered anything (a connection that dies before
     /// is worth a back-off).
     answered: bool,
@@ -119,28 +126,55 @@ impl Sender {
         }
     }
 
-    /// Connects, says hello and resends every unacknowledged record.
+    /// Connects and says hello; with records to resend, waits for the
+    /// welcome (or the fall-back) first.
     fn connect(&self, ack: &AckSettings) -> std::io::Result<Live> {
         let mut conn = Connection::open(&self.endpoint)?;
         let mut out = Vec::new();
-        {
+        let resending = {
             let st = self.shared.lock();
             Hello {
                 session: ack.session,
                 seq: st.unacked_seq,
             }
             .encode(&mut out);
-            out.extend_from_slice(st.unacked.bytes());
-        }
+            !st.unacked.is_empty()
+        };
         conn.write_stream(&out)?;
-        Ok(Live {
+        let deadline = Instant::now() + ack.timeout;
+        let mut live = Live {
             conn,
-            mode: Mode::AwaitWelcome {
-                deadline: Instant::now() + ack.timeout,
-            },
+            mode: Mode::AwaitWelcome { deadline },
             inbox: Vec::new(),
+            resent: 0,
             answered: false,
-        })
+        };
+        while resending && live.mode != Mode::Acked {
+            let now = Instant::now();
+            if now >= deadline {
+                // A v1 server: the records are sent again as v1.
+                live.mode = Mode::V1;
+                let mut st = self.shared.lock();
+                let st = &mut *st;
+                st.unacked_seq += st.unacked.len() as u64;
+                st.queue.put_back_front(&mut st.unacked);
+                break;
+            }
+            self.receive(&mut live, deadline - now)?;
+        }
+        Ok(live)
+    }
+
+    /// Reads what the server sent (waiting at most `wait`) and applies it.
+    fn receive(&self, live: &mut Live, wait: Duration) -> std::io::Result<()> {
+        live.conn.read_into(&mut live.inbox, wait)?;
+        let frames = take_server_frames(&mut live.inbox)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        for frame in frames {
+            live.answered = true;
+            self.apply(live, frame)?;
+        }
+        Ok(())
     }
 
     /// One step on a v2 connection (or one awaiting its welcome): send what
@@ -148,12 +182,21 @@ impl Sender {
     /// read acknowledgements (waiting briefly when there is nothing to send).
     fn send_acked(&self, live: &mut Live, batch: &mut FrameQueue) -> std::io::Result<()> {
         batch.clear();
-        {
+        let resend = {
             let mut st = self.shared.lock();
-            let room = self.max_records.saturating_sub(st.unacked.len());
-            st.queue.move_front_into(room, batch);
-        }
-        if !batch.is_empty() {
+            if live.resent < st.unacked.len() {
+                let (bytes, n) = st.unacked.slice(live.resent, RESEND_CHUNK);
+                Some((bytes.to_vec(), n))
+            } else {
+                let room = self.max_records.saturating_sub(st.unacked.len());
+                st.queue.move_front_into(room, batch);
+                None
+            }
+        };
+        if let Some((bytes, n)) = resend {
+            live.conn.write_stream(&bytes)?;
+            live.resent += n;
+        } else if !batch.is_empty() {
             // Unacknowledged from here on, whether the write succeeds or not:
             // either way the next connection resends them with these numbers.
             let written = live.conn.write_stream(batch.bytes());
@@ -161,10 +204,12 @@ impl Sender {
             let n = batch.len();
             batch.move_front_into(n, &mut st.unacked);
             written?;
+            live.resent += n;
         }
         let more_to_send = {
             let st = self.shared.lock();
-            !st.queue.is_empty() && st.unacked.len() < self.max_records
+            live.resent < st.unacked.len()
+                || (!st.queue.is_empty() && st.unacked.len() < self.max_records)
         };
         let mut wait = if more_to_send {
             Duration::ZERO
@@ -179,14 +224,7 @@ impl Sender {
             }
             wait = wait.min(deadline - now);
         }
-        live.conn.read_into(&mut live.inbox, wait)?;
-        let frames = take_server_frames(&mut live.inbox)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-        for frame in frames {
-            live.answered = true;
-            self.apply(live, frame)?;
-        }
-        Ok(())
+        self.receive(live, wait)
     }
 
     /// What the server said.
@@ -201,11 +239,16 @@ impl Sender {
                     ));
                 }
                 live.mode = Mode::Acked;
-                // Records below `resume` were written on an earlier
-                // connection: the server skips their resent copies.
-                let done = resume.saturating_sub(st.unacked_seq);
-                settle(&mut st, done, &[]);
-                st.unacked_seq = st.unacked_seq.max(resume);
+                // The server numbers the data frames after the hello from
+                // `resume`. Before anything is sent on this connection,
+                // records below it were written on an earlier one: done.
+                // Records already sent (pipelined, nothing to resend) are
+                // numbered by the server from `resume`: renumber them.
+                if live.resent == 0 {
+                    let done = resume.saturating_sub(st.unacked_seq);
+                    settle(&mut st, done, &[]);
+                }
+                st.unacked_seq = resume;
             }
             ServerControl::Ack { upto, rejected } => {
                 if live.mode != Mode::Acked {
@@ -215,7 +258,7 @@ impl Sender {
                     ));
                 }
                 let done = upto.saturating_sub(st.unacked_seq);
-                settle(&mut st, done, &rejected);
+                live.resent = live.resent.saturating_sub(settle(&mut st, done, &rejected));
             }
         }
         drop(st);
@@ -230,6 +273,7 @@ impl Sender {
         let mut st = self.shared.lock();
         let n = st.unacked.len() as u64;
         settle(&mut st, n, &[]);
+        live.resent = 0;
         st.last_error = Some(format!(
             "{} did not answer the acknowledgement hello: sending as v1",
             self.endpoint.display_addr()
@@ -267,8 +311,8 @@ impl Sender {
 }
 
 /// The first `n` unacknowledged records are done; `rejected` lists the
-/// refused ones among them with the server's reason.
-fn settle(st: &mut State, n: u64, rejected: &[(u64, String)]) {
+/// refused ones among them with the server's reason. Returns how many went.
+fn settle(st: &mut State, n: u64, rejected: &[(u64, String)]) -> usize {
     let n = usize::try_from(n).unwrap_or(usize::MAX);
     let first = st.unacked_seq;
     let gone = st.unacked.remove_front(n) as u64;
@@ -283,4 +327,5 @@ fn settle(st: &mut State, n: u64, rejected: &[(u64, String)]) {
     st.removed += gone;
     st.delivered += gone - refused;
     st.rejected += refused;
+    gone as usize
 }

@@ -90,6 +90,15 @@ impl FrameQueue {
         std::mem::swap(self, into);
     }
 
+    /// The bytes of up to `max` frames from frame `from` on, and how many
+    /// frames they are.
+    pub(crate) fn slice(&self, from: usize, max: usize) -> (&[u8], usize) {
+        let start = self.head + self.lens.iter().take(from).sum::<usize>();
+        let n = max.min(self.lens.len().saturating_sub(from));
+        let len: usize = self.lens.iter().skip(from).take(n).sum();
+        (&self.buf[start..start + len], n)
+    }
+
     /// Moves the oldest `n` frames (or all, if fewer) to the back of
     /// `into`; returns how many moved.
     pub(crate) fn move_front_into(&mut self, n: usize, into: &mut FrameQueue) -> usize {
@@ -225,6 +234,8 @@ mod tests {
         assert_eq!(q.move_front_into(1, &mut into), 1);
         assert_eq!(frames(&into), vec![b"z".to_vec(), b"dd".to_vec()]);
         assert_eq!(frames(&q), vec![b"e".to_vec()]);
+        assert_eq!(into.slice(1, 5), (&b"dd"[..], 1));
+        assert_eq!(into.slice(0, 1), (&b"z"[..], 1));
     }
 
     #[test]

@@ -24,7 +24,8 @@ pub struct Acks {
     claim: Claim,
     /// Sequence number of the next data frame.
     next: u64,
-    /// Frames numbered below this were written before: skipped.
+    /// Frames numbered below this were written before: skipped (only a
+    /// client that numbers its frames wrongly can send them).
     resume: u64,
     /// `next` when the current round began.
     round_start: u64,
@@ -63,9 +64,12 @@ impl Acks {
         Ok((
             Acks {
                 claim,
-                next: hello.seq,
+                // The client sends the records from `resume` on: it waits
+                // for the welcome when it has records to resend, and with
+                // none, `resume` is its own next number.
+                next: resume,
                 resume,
-                round_start: hello.seq,
+                round_start: resume,
                 rejected: Vec::new(),
                 skipped: 0,
             },
