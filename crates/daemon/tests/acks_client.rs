@@ -1,0 +1,161 @@
+//! The clients' side of acknowledged delivery against the real daemon:
+//! `loghog send --ack` says why a record was refused and exits non-zero,
+//! `loghog bench --ack` counts only acknowledged records, and the Rust
+//! client falls back to v1, losing nothing, when the server does not answer.
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use loghog_client::Client;
+use support::{DEADLINE, Daemon, bodies, one_facility, wait_lines};
+
+fn facilities() -> String {
+    let mut f = one_facility("app", "rotate = daily\nbackup_count = 3");
+    f.push_str("\n[signed]\nrotate = daily\nbackup_count = 3\nsecret = right\n");
+    f
+}
+
+/// The `loghog` binary of this workspace, built if stale.
+fn loghog() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let daemon = PathBuf::from(env!("CARGO_BIN_EXE_loghogd"));
+        let profile_dir = daemon.parent().unwrap();
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-q", "-p", "loghog-cli", "--bin", "loghog"])
+            .arg("--manifest-path")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.toml"))
+            .arg("--target-dir")
+            .arg(profile_dir.parent().unwrap())
+            .status()
+            .expect("run cargo build for loghog");
+        assert!(status.success(), "building loghog failed");
+        profile_dir.join("loghog")
+    })
+}
+
+fn send(d: &Daemon, args: &[&str]) -> Output {
+    Command::new(loghog())
+        .args(["send", "--host", "127.0.0.1", "--port"])
+        .arg(d.tcp.port().to_string())
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn loghog_send_ack_to_an_unknown_app_exits_non_zero_and_says_why() {
+    let d = Daemon::start(&facilities());
+    let out = send(&d, &["--ack", "--app", "nosuchapp", "hello"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "exit 0 for a refused record");
+    assert!(
+        stderr.contains("refused 1 record(s): reason=unknown_app"),
+        "{stderr}"
+    );
+    // Without --ack a v1 client cannot know: exit 0, as before.
+    let out = send(&d, &["--app", "nosuchapp", "hello"]);
+    assert!(out.status.success());
+}
+
+#[test]
+fn loghog_send_ack_returns_once_the_records_are_written() {
+    let d = Daemon::start(&facilities());
+    let out = send(&d, &["--ack", "--app", "app", "one", "two"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Acknowledged means in the file: no waiting needed.
+    let lines = support::read_lines(&d.log("app/root.log"));
+    assert_eq!(bodies(&lines), ["one", "two"]);
+    let out = send(
+        &d,
+        &["--ack", "--app", "signed", "--secret", "wrong", "forged"],
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("reason=bad_signature"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn loghog_bench_ack_counts_acknowledged_records() {
+    let d = Daemon::start(&one_facility(
+        "bench",
+        "rotate = daily\nbackup_count = 3\nflush_every = 100",
+    ));
+    let out = Command::new(loghog())
+        .args(["bench", "--ack", "--host", "127.0.0.1", "--port"])
+        .arg(d.tcp.port().to_string())
+        .args(["--connections", "3", "--messages", "3000", "--size", "50"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("records: 3000"), "{stdout}");
+    assert!(stdout.contains("acknowledged: yes"), "{stdout}");
+    // Acknowledged before bench returned, even below flush_every.
+    let lines = support::read_lines(&d.log("bench/root.log"));
+    assert_eq!(lines.len(), 3000);
+}
+
+#[test]
+fn a_client_asking_for_acks_falls_back_to_v1_when_the_server_does_not_answer() {
+    let d = Daemon::start_with(&facilities(), "acknowledgements = no");
+    let client = Client::builder("app")
+        .host("127.0.0.1")
+        .port(d.tcp.port())
+        .ack(true)
+        .ack_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    for i in 0..50 {
+        client.send("root", &format!("r{i}"));
+    }
+    client.flush(DEADLINE).unwrap();
+    assert_eq!(client.delivered(), 50);
+    assert!(
+        client
+            .last_error()
+            .is_some_and(|e| e.contains("did not answer")),
+        "{:?}",
+        client.last_error()
+    );
+    // After the fall-back the connection carries on as v1.
+    client.send("root", "after");
+    client.close(DEADLINE).unwrap();
+    let want: Vec<String> = (0..50)
+        .map(|i| format!("r{i}"))
+        .chain(["after".to_string()])
+        .collect();
+    assert_eq!(bodies(&wait_lines(&d.log("app/root.log"), 51)), want);
+    assert_eq!(client.dropped(), 0);
+}
+
+#[test]
+fn the_rust_client_counts_refusals_with_the_server_reason() {
+    let d = Daemon::start(&facilities());
+    let client = Client::builder("signed")
+        .host("127.0.0.1")
+        .port(d.tcp.port())
+        .secret("wrong")
+        .ack(true)
+        .build()
+        .unwrap();
+    client.send("root", "forged");
+    client.send("root", "forged again");
+    client.close(DEADLINE).unwrap();
+    assert_eq!(client.rejected(), (2, Some("bad_signature".to_string())));
+    assert_eq!(client.delivered(), 0);
+}
