@@ -92,6 +92,11 @@ shutdown_timeout = 3
 ; another (a file idle for 60 seconds is closed too). Both reopen on their
 ; next record.
 max_open_files = 256
+; Answer clients that ask for acknowledged delivery (protocol v2: records
+; confirmed once written, resent after a reconnect without duplicates).
+; With no, loghogd never writes to a connection and such clients fall
+; back to v1.
+acknowledgements = yes
 "#
 }
 
