@@ -58,6 +58,13 @@ pub(crate) struct ConnectArgs {
     /// Sign each record with HMAC-MD5 under this secret.
     #[arg(long)]
     secret: Option<String>,
+    /// With --secret: the MAC, md5 (v1, the default) or sha256.
+    #[arg(long, default_value = "md5", value_parser = ["md5", "sha256"], requires = "secret")]
+    signature: String,
+    /// With --secret: add a nonce and a record number under their own
+    /// signature, so a server with replay_protection = yes refuses replays.
+    #[arg(long, requires = "secret")]
+    replay_protection: bool,
     /// TLS: the client PEM file (private key and certificate).
     #[arg(long, requires = "ca")]
     pem: Option<PathBuf>,
@@ -84,7 +91,15 @@ impl ConnectArgs {
             .compression(self.compress)
             .ack(self.ack);
         if let Some(secret) = &self.secret {
-            b = b.secret(secret);
+            let mac = if self.signature == "sha256" {
+                loghog_client::MacAlg::Sha256
+            } else {
+                loghog_client::MacAlg::Md5
+            };
+            b = b
+                .secret(secret)
+                .signature(mac)
+                .replay_protection(self.replay_protection);
         }
         if let (Some(pem), Some(ca)) = (&self.pem, &self.ca) {
             b = b.tls(pem, ca);

@@ -12,13 +12,13 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use loghog_proto::{HEADER_LEN, encode_frame};
+use loghog_proto::{HEADER_LEN, MacAlg, encode_frame};
 use rustls::ClientConfig;
 
 use crate::acked::AckSettings;
 use crate::error::ClientError;
 use crate::queue::Shared;
-use crate::record::{Encoder, FrameEncoder, machine_hostname, now_stamp};
+use crate::record::{Encoder, FrameEncoder, ReplayNonce, machine_hostname, now_stamp};
 use crate::sender::Sender;
 use crate::tls::tls_config;
 use crate::transport::{Endpoint, Transport};
@@ -47,6 +47,8 @@ pub struct ClientBuilder {
     drop_timeout: Duration,
     ack: bool,
     ack_timeout: Duration,
+    mac: MacAlg,
+    replay_protection: bool,
 }
 
 /// The default wait for a server's answer to the acknowledgement hello
@@ -74,6 +76,8 @@ impl ClientBuilder {
             drop_timeout: Duration::from_secs(2),
             ack: false,
             ack_timeout: DEFAULT_ACK_TIMEOUT,
+            mac: MacAlg::Md5,
+            replay_protection: false,
         }
     }
 
@@ -108,6 +112,23 @@ impl ClientBuilder {
     /// Signs every record with HMAC-MD5 under this secret.
     pub fn secret(mut self, secret: impl AsRef<[u8]>) -> Self {
         self.secret = Some(secret.as_ref().to_vec());
+        self
+    }
+
+    /// Which HMAC signs, with a secret: MD5 (the default, what v1 servers
+    /// check) or SHA-256 (the message then says `"mac": "sha256"`; needs a
+    /// server that knows it).
+    pub fn signature(mut self, mac: MacAlg) -> Self {
+        self.mac = mac;
+        self
+    }
+
+    /// With a secret: adds to each signed record a nonce (random per
+    /// client) and an increasing number under a signature of their own, so
+    /// a server with `replay_protection = yes` refuses replays. A v1
+    /// server ignores the extra fields.
+    pub fn replay_protection(mut self, yes: bool) -> Self {
+        self.replay_protection = yes;
         self
     }
 
@@ -221,6 +242,10 @@ impl ClientBuilder {
             hostname: self.hostname.clone().unwrap_or_else(machine_hostname),
             secret: self.secret.clone(),
             compress: self.compression,
+            mac: self.mac,
+            replay: self
+                .replay_protection
+                .then(|| Arc::new(ReplayNonce::random())),
         }
     }
 

@@ -33,6 +33,7 @@ pub use error::ClientError;
 pub use layer::LoghogLayer;
 #[cfg(feature = "log")]
 pub use logger::LoghogLogger;
+pub use loghog_proto::MacAlg;
 pub use record::FrameEncoder;
 pub use tls::tls_config;
 pub use transport::{Connection, Endpoint, Transport};

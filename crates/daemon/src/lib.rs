@@ -11,6 +11,7 @@ pub mod logging;
 pub mod pidfile;
 pub mod preflight;
 pub mod ratelimit;
+pub mod replay;
 pub mod router;
 pub mod server;
 pub mod storage;

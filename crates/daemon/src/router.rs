@@ -19,6 +19,7 @@ use tokio::sync::oneshot;
 use crate::config::{Facilities, Facility};
 use crate::ingest::rejects::Rejects;
 use crate::ratelimit::RateLimiter;
+use crate::replay::{DEFAULT_MAX_CLOCK_SKEW, MAX_NONCES, ReplayGuard};
 use crate::storage::line::{LineClock, live_path};
 use crate::storage::{StorageClosed, StorageHandle, WriteBatch};
 
@@ -34,6 +35,8 @@ pub struct Router {
     hosts: Mutex<HashMap<String, HashMap<String, HashSet<String>>>>,
     /// Warnings about hosts over `max_hosts`, rate-limited.
     notices: RateLimiter,
+    /// Signed records already accepted, for `replay_protection` facilities.
+    replay: Arc<ReplayGuard>,
 }
 
 impl Router {
@@ -56,7 +59,15 @@ impl Router {
             rejects,
             hosts: Mutex::default(),
             notices: RateLimiter::default(),
+            replay: Arc::new(ReplayGuard::new(DEFAULT_MAX_CLOCK_SKEW, None, MAX_NONCES)),
         }
+    }
+
+    /// Uses `replay` (loaded from workdir, with the configured clock skew)
+    /// instead of an empty in-memory guard.
+    pub fn with_replay(mut self, replay: Arc<ReplayGuard>) -> Router {
+        self.replay = replay;
+        self
     }
 
     /// Replaces the facilities (SIGHUP); batches in progress finish with the
@@ -150,6 +161,7 @@ impl Router {
                     ),
                 )
             })?;
+            crate::replay::admit(&self.replay, facility, secret.as_bytes(), &msg)?;
         }
         let peer_ip;
         let hostname: &str = match &msg.hostname {

@@ -21,6 +21,7 @@ use crate::ingest::sessions::{MAX_SESSIONS, Sessions};
 use crate::ingest::stream::{self, StreamContext};
 use crate::ingest::udp;
 use crate::logging::LogHandle;
+use crate::replay::{MAX_NONCES, ReplayGuard};
 use crate::router::Router;
 use crate::storage::rotation::SystemClock;
 use crate::storage::{Command, Storage, StorageSettings};
@@ -102,14 +103,22 @@ async fn serve(config: DaemonConfig, cx: RunContext) -> Result<(), RunError> {
         tracing::info!(files = leftovers, "queued rotated files left uncompressed");
     }
     let rejects = Arc::new(Rejects::new());
-    let router = Arc::new(Router::new(
-        facilities,
-        config.logdir.clone(),
-        config.compressor.compress_on_write,
-        config.server.max_message_size,
-        storage.handle(),
-        rejects.clone(),
+    let replay = Arc::new(ReplayGuard::load(
+        config.server.max_clock_skew,
+        &config.workdir,
+        MAX_NONCES,
     ));
+    let router = Arc::new(
+        Router::new(
+            facilities,
+            config.logdir.clone(),
+            config.compressor.compress_on_write,
+            config.server.max_message_size,
+            storage.handle(),
+            rejects.clone(),
+        )
+        .with_replay(replay.clone()),
+    );
     let tracker = TaskTracker::new();
     crate::ingest::limits::raise_fd_limit(
         config.server.max_connections,
@@ -166,17 +175,23 @@ async fn serve(config: DaemonConfig, cx: RunContext) -> Result<(), RunError> {
     let ticker = tokio::spawn({
         let shutdown = shutdown.clone();
         let sessions = sessions.clone();
+        let replay = replay.clone();
         async move {
             let mut every = tokio::time::interval(TICK);
             loop {
                 tokio::select! {
                     _ = every.tick() => {
                         storage_handle.broadcast(|| Command::Tick);
-                        if let Some(s) = sessions.clone() {
-                            // Kept current so that even a `kill -9` costs
-                            // few duplicates on resend.
-                            let _ = tokio::task::spawn_blocking(move || s.save_if_changed()).await;
-                        }
+                        // Kept current so that even a `kill -9` costs few
+                        // duplicates on resend and few replays accepted.
+                        let (s, r) = (sessions.clone(), replay.clone());
+                        let _ = tokio::task::spawn_blocking(move || {
+                            if let Some(s) = s {
+                                s.save_if_changed();
+                            }
+                            r.save_if_changed();
+                        })
+                        .await;
                     }
                     () = shutdown.cancelled() => return,
                 }
@@ -207,10 +222,14 @@ async fn serve(config: DaemonConfig, cx: RunContext) -> Result<(), RunError> {
     signals.abort();
     let stats = storage.handle();
     storage.shutdown().await;
-    if let Some(s) = sessions {
-        // Every connection has ended: the table is final.
-        let _ = tokio::task::spawn_blocking(move || s.save_if_changed()).await;
-    }
+    // Every connection has ended: the tables are final.
+    let _ = tokio::task::spawn_blocking(move || {
+        if let Some(s) = sessions {
+            s.save_if_changed();
+        }
+        replay.save_if_changed();
+    })
+    .await;
     router.rejects().report_held_back();
     // The sum of every loss logged (rate-limited) with its reason since start.
     let lost = stats

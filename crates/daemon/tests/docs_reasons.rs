@@ -61,6 +61,10 @@ fn the_reasons_spelled_out_in_the_daemon_are_documented() {
     let sources = [
         ("src/router.rs", "\"unknown_app\""),
         ("src/router.rs", "\"queue_full\""),
+        ("src/replay.rs", "\"weak_signature\""),
+        ("src/replay.rs", "\"unprotected\""),
+        ("src/replay.rs", "\"stale\""),
+        ("src/replay.rs", "\"replayed\""),
         ("src/ingest/stream.rs", "\"partial_frame\""),
         ("src/ingest/stream.rs", "\"misplaced_control\""),
         ("src/ingest/limits.rs", "\"evicted_idle\""),

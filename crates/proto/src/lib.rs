@@ -16,6 +16,6 @@ pub use frame::{
     DEFAULT_MAX_PAYLOAD, Decode, FLAG_ZLIB, FrameDecoder, HEADER_LEN, KNOWN_FLAGS, RawFrame,
     decode_datagram, encode_frame,
 };
-pub use message::{Message, PROTOCOL_VERSION};
+pub use message::{Message, Nonce, PROTOCOL_VERSION, Protection};
 pub use payload::{PayloadCompressor, compress_payload, open_payload};
-pub use signing::signature_hex;
+pub use signing::{MacAlg, nonce_signature_hex, signature_hex, signature_hex_with};

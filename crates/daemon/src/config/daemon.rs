@@ -85,6 +85,7 @@ const KNOWN: &[(&str, &[&str])] = &[
             "shutdown_timeout",
             "max_open_files",
             "acknowledgements",
+            "max_clock_skew",
         ],
     ),
 ];
@@ -223,6 +224,9 @@ pub struct ServerSettings {
     /// Answer v2 hellos with acknowledgements (`acknowledgements`, yes by
     /// default); with no, the daemon behaves as a v1 server.
     pub acknowledgements: bool,
+    /// Replay protection refuses records stamped further than this from
+    /// the daemon's clock (`max_clock_skew`, 300 s).
+    pub max_clock_skew: Duration,
 }
 
 impl DaemonConfig {
@@ -380,6 +384,12 @@ impl DaemonConfig {
             positive::<usize>(v, "a number of files")
         });
         let acknowledgements = r.value("server", "acknowledgements", true, bool_value);
+        let max_clock_skew = r.value(
+            "server",
+            "max_clock_skew",
+            crate::replay::DEFAULT_MAX_CLOCK_SKEW,
+            parse_seconds,
+        );
 
         if !listen_ssl.is_empty() {
             let line = ["listen_ipv4_ssl", "listen_ipv6_ssl"]
@@ -482,6 +492,7 @@ impl DaemonConfig {
                 shutdown_timeout,
                 max_open_files,
                 acknowledgements,
+                max_clock_skew,
             },
             lines,
         };

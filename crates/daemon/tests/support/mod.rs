@@ -295,6 +295,7 @@ pub fn message<'a>(
         hostname: host.map(Into::into),
         body: body.into(),
         signature: None,
+        protection: Default::default(),
     }
 }
 
