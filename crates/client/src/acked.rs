@@ -80,6 +80,12 @@ impl Sender {
                 _ => self.send_acked(current, &mut batch),
             };
             if let Err(e) = result {
+                // Acknowledgements the server sent before the connection
+                // broke are still in the socket: records they cover need
+                // no resend (after a crash, they would be written twice).
+                if current.mode != Mode::V1 {
+                    let _ = self.receive(current, Duration::ZERO);
+                }
                 self.report(&format!("{}: {e}", self.endpoint.display_addr()));
                 let fresh = !current.answered;
                 if let Some(mut l) = live.take() {
@@ -166,15 +172,17 @@ impl Sender {
     }
 
     /// Reads what the server sent (waiting at most `wait`) and applies it.
+    /// Acknowledgements that arrived before the end of the stream (or an
+    /// error) are applied all the same.
     fn receive(&self, live: &mut Live, wait: Duration) -> std::io::Result<()> {
-        live.conn.read_into(&mut live.inbox, wait)?;
+        let read = live.conn.read_into(&mut live.inbox, wait);
         let frames = take_server_frames(&mut live.inbox)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
         for frame in frames {
             live.answered = true;
             self.apply(live, frame)?;
         }
-        Ok(())
+        read.map(drop)
     }
 
     /// One step on a v2 connection (or one awaiting its welcome): send what
