@@ -173,6 +173,8 @@ pub struct ReplayGuard {
     max: usize,
     path: Option<PathBuf>,
     dirty: AtomicBool,
+    /// Save failures (every tick) and a full table: logged rate-limited.
+    notices: crate::ratelimit::RateLimiter,
 }
 
 fn unix_now() -> i64 {
@@ -190,6 +192,7 @@ impl ReplayGuard {
             max: max.max(1),
             path: workdir.map(|d| d.join(REPLAY_FILE)),
             dirty: AtomicBool::new(false),
+            notices: crate::ratelimit::RateLimiter::default(),
         }
     }
 
@@ -246,7 +249,7 @@ impl ReplayGuard {
             }
         } else {
             if nonces.len() >= self.max {
-                forget(&mut nonces, now, skew, self.max);
+                forget(&mut nonces, now, skew, self.max, &self.notices);
             }
             nonces.insert(key, Window::new(seq, now));
         }
@@ -270,7 +273,10 @@ impl ReplayGuard {
             && let Err(e) = self.save()
         {
             self.dirty.store(true, Ordering::Relaxed);
-            tracing::error!(error = %e, "cannot save the replay table; records accepted before a restart could be replayed after it");
+            let v = self.notices.check("replay_not_saved");
+            if v.log {
+                tracing::error!(error = %e, suppressed = v.suppressed, reason = "replay_not_saved", "cannot save the replay table; records accepted before a restart could be replayed after it");
+            }
         }
     }
 
@@ -325,7 +331,13 @@ fn parse_line(line: &str) -> Option<((String, String), Window)> {
 /// replay of its records would be stale anyway), then, if none is, the
 /// least recently used eighth (a replay of theirs within the skew is then
 /// no longer recognised: the price of bounded memory).
-fn forget(nonces: &mut HashMap<(String, String), Window>, now: i64, skew: i64, max: usize) {
+fn forget(
+    nonces: &mut HashMap<(String, String), Window>,
+    now: i64,
+    skew: i64,
+    max: usize,
+    notices: &crate::ratelimit::RateLimiter,
+) {
     nonces.retain(|_, w| now - w.seen <= 2 * skew);
     if nonces.len() < max {
         return;
@@ -334,11 +346,15 @@ fn forget(nonces: &mut HashMap<(String, String), Window>, now: i64, skew: i64, m
     let mut by_age: Vec<(i64, (String, String))> =
         nonces.iter().map(|(k, w)| (w.seen, k.clone())).collect();
     by_age.sort_unstable();
-    tracing::warn!(
-        nonces = nonces.len(),
-        reason = "replay_table_full",
-        "replay table full: forgetting the least recently used nonces"
-    );
+    let v = notices.check("replay_table_full");
+    if v.log {
+        tracing::warn!(
+            nonces = nonces.len(),
+            suppressed = v.suppressed,
+            reason = "replay_table_full",
+            "replay table full: forgetting the least recently used nonces"
+        );
+    }
     for (_, k) in by_age.into_iter().take(n) {
         nonces.remove(&k);
     }

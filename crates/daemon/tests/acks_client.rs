@@ -159,3 +159,42 @@ fn the_rust_client_counts_refusals_with_the_server_reason() {
     assert_eq!(client.rejected(), (2, Some("bad_signature".to_string())));
     assert_eq!(client.delivered(), 0);
 }
+
+#[test]
+fn acknowledged_delivery_works_over_tls() {
+    let tls_data = |rel: &str| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/tls")
+            .join(rel)
+    };
+    let d = Daemon::start_with(
+        &facilities(),
+        &format!(
+            "listen_ipv4_ssl = 127.0.0.1:0\npemfile = {}\ncacert = {}\n",
+            tls_data("ecdsa/localhost-server.pem").display(),
+            tls_data("ecdsa/localhost-ca.cert").display()
+        ),
+    );
+    let client = Client::builder("app")
+        .host("127.0.0.1")
+        .port(d.tls.unwrap().port())
+        .tls(
+            tls_data("ecdsa/client1.pem"),
+            tls_data("ecdsa/localhost-ca.cert"),
+        )
+        .ack(true)
+        .max_buffer_size(5000)
+        .build()
+        .unwrap();
+    for i in 0..2000 {
+        client.send("root", &format!("tls {i}"));
+    }
+    client.flush(DEADLINE).unwrap();
+    assert_eq!(client.delivered(), 2000);
+    // Acknowledged over TLS means written, like over TCP; no fall-back
+    // to v1 happened (that would say so in last_error).
+    assert!(client.last_error().is_none(), "{:?}", client.last_error());
+    let lines = support::read_lines(&d.log("app/root.log"));
+    let want: Vec<String> = (0..2000).map(|i| format!("tls {i}")).collect();
+    assert_eq!(bodies(&lines), want);
+}

@@ -40,6 +40,8 @@ pub struct Sessions {
     dirty: AtomicBool,
     path: Option<PathBuf>,
     max: usize,
+    /// Save failures repeat every tick: logged rate-limited.
+    errors: crate::ratelimit::RateLimiter,
 }
 
 /// A connection's hold on its session; released when dropped.
@@ -82,6 +84,7 @@ impl Sessions {
             dirty: AtomicBool::new(false),
             path: workdir.map(|d| d.join(SESSIONS_FILE)),
             max: max.max(1),
+            errors: crate::ratelimit::RateLimiter::default(),
         })
     }
 
@@ -172,7 +175,10 @@ impl Sessions {
             && let Err(e) = self.save()
         {
             self.dirty.store(true, Ordering::Relaxed);
-            tracing::error!(error = %e, "cannot save the session table; resent records may be written twice after a restart");
+            let v = self.errors.check("sessions_not_saved");
+            if v.log {
+                tracing::error!(error = %e, suppressed = v.suppressed, reason = "sessions_not_saved", "cannot save the session table; resent records may be written twice after a restart");
+            }
         }
     }
 
