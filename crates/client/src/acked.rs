@@ -22,6 +22,11 @@ use crate::transport::Connection;
 const ACK_POLL: Duration = Duration::from_millis(10);
 /// Records resent per write, so acknowledgements are read in between.
 const RESEND_CHUNK: usize = 256;
+/// After this many connections in a row closed by the server before it
+/// answered the hello (a v1 server that drops connections on a frame it
+/// does not know, say), the next one is plain v1 without a hello, so
+/// records still get through; the one after tries the hello again.
+const UNANSWERED_BEFORE_V1: u32 = 2;
 
 /// What acknowledged delivery needs.
 #[derive(Debug, Clone, Copy)]
@@ -61,11 +66,19 @@ impl Sender {
         let mut live: Option<Live> = None;
         let mut batch = FrameQueue::default();
         let mut backoff = INITIAL_BACKOFF;
+        let mut unanswered = 0;
         while self.wait_for_work() {
             let Some(current) = live.as_mut() else {
-                match self.connect(&ack) {
+                let hello = unanswered < UNANSWERED_BEFORE_V1;
+                if !hello {
+                    unanswered = 0;
+                }
+                match self.connect(&ack, hello) {
                     Ok(l) => live = Some(l),
-                    Err(e) => {
+                    Err((e, opened)) => {
+                        if opened {
+                            unanswered += 1;
+                        }
                         self.report(&format!("connect to {}: {e}", self.endpoint.display_addr()));
                         if !self.sleep(backoff) {
                             break;
@@ -88,6 +101,9 @@ impl Sender {
                 }
                 self.report(&format!("{}: {e}", self.endpoint.display_addr()));
                 let fresh = !current.answered;
+                if fresh && current.mode != Mode::V1 {
+                    unanswered += 1;
+                }
                 if let Some(mut l) = live.take() {
                     l.conn.shutdown();
                 }
@@ -101,6 +117,9 @@ impl Sender {
             }
             if current.answered {
                 backoff = INITIAL_BACKOFF;
+                if current.mode != Mode::V1 {
+                    unanswered = 0;
+                }
             }
         }
         if let Some(mut l) = live {
@@ -133,9 +152,25 @@ impl Sender {
     }
 
     /// Connects and says hello; with records to resend, waits for the
-    /// welcome (or the fall-back) first.
-    fn connect(&self, ack: &AckSettings) -> std::io::Result<Live> {
-        let mut conn = Connection::open(&self.endpoint)?;
+    /// welcome (or the fall-back) first. Without `hello`, the connection is
+    /// plain v1 from the start. The error says whether the connection was
+    /// opened (then the server closed it without answering).
+    fn connect(&self, ack: &AckSettings, hello: bool) -> Result<Live, (std::io::Error, bool)> {
+        let conn = Connection::open(&self.endpoint).map_err(|e| (e, false))?;
+        if !hello {
+            self.to_v1(&mut self.shared.lock());
+            return Ok(Live {
+                conn,
+                mode: Mode::V1,
+                inbox: Vec::new(),
+                resent: 0,
+                answered: false,
+            });
+        }
+        self.hello(conn, ack).map_err(|e| (e, true))
+    }
+
+    fn hello(&self, mut conn: Connection, ack: &AckSettings) -> std::io::Result<Live> {
         let mut out = Vec::new();
         let resending = {
             let st = self.shared.lock();
@@ -160,15 +195,19 @@ impl Sender {
             if now >= deadline {
                 // A v1 server: the records are sent again as v1.
                 live.mode = Mode::V1;
-                let mut st = self.shared.lock();
-                let st = &mut *st;
-                st.unacked_seq += st.unacked.len() as u64;
-                st.queue.put_back_front(&mut st.unacked);
+                self.to_v1(&mut self.shared.lock());
                 break;
             }
             self.receive(&mut live, deadline - now)?;
         }
         Ok(live)
+    }
+
+    /// Unacknowledged records go back to the queue, to be sent as v1;
+    /// their numbers are used up.
+    fn to_v1(&self, st: &mut State) {
+        st.unacked_seq += st.unacked.len() as u64;
+        st.queue.put_back_front(&mut st.unacked);
     }
 
     /// Reads what the server sent (waiting at most `wait`) and applies it.

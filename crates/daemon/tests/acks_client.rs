@@ -198,3 +198,62 @@ fn acknowledged_delivery_works_over_tls() {
     let want: Vec<String> = (0..2000).map(|i| format!("tls {i}")).collect();
     assert_eq!(bodies(&lines), want);
 }
+
+/// A v1 server stricter than ours: it drops the connection on a frame
+/// with flags it does not know (the hello) and writes the rest.
+fn strict_v1_server() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let bodies = got.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let bodies = bodies.clone();
+            std::thread::spawn(move || {
+                let mut dec = loghog_proto::FrameDecoder::new(1 << 20);
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let n = match conn.read(&mut chunk) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    buf.extend_from_slice(&chunk[..n]);
+                    while let loghog_proto::Decode::Frame { frame, consumed } = dec.decode(&buf) {
+                        if frame.flags != 0 {
+                            return; // closes the connection
+                        }
+                        let m = loghog_proto::Message::parse(frame.payload).unwrap();
+                        bodies.lock().unwrap().push(m.body.into_owned());
+                        buf.drain(..consumed);
+                    }
+                }
+            });
+        }
+    });
+    (port, got)
+}
+
+#[test]
+fn a_server_that_drops_connections_on_the_hello_still_gets_the_records() {
+    let (port, got) = strict_v1_server();
+    let client = Client::builder("app")
+        .host("127.0.0.1")
+        .port(port)
+        .ack(true)
+        .build()
+        .unwrap();
+    for i in 0..5 {
+        client.send("root", &format!("r{i}"));
+    }
+    client.flush(DEADLINE).unwrap();
+    let want: Vec<String> = (0..5).map(|i| format!("r{i}")).collect();
+    assert!(
+        support::poll(|| *got.lock().unwrap() == want),
+        "{:?}",
+        got.lock().unwrap()
+    );
+    assert_eq!(client.dropped(), 0);
+}
