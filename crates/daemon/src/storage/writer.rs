@@ -225,11 +225,13 @@ impl Writer {
         let hk = self.hk.clone();
         for (path, live) in self.files.iter_mut() {
             if !live.waiters.is_empty() && live.pending.is_empty() {
-                if live.facility.fsync && live.unsynced {
-                    sync(path, live, &hk);
-                }
+                let synced = !(live.facility.fsync && live.unsynced) || sync(path, live, &hk);
                 for w in live.waiters.drain(..) {
-                    let _ = w.send(());
+                    // A failed group sync leaves its waiters unconfirmed
+                    // (dropped): a v2 client is not told "on disk".
+                    if synced {
+                        let _ = w.send(());
+                    }
                 }
             }
             // Files that are not in use hold no memory beyond their entry.
@@ -376,7 +378,7 @@ impl Writer {
         let hk = self.hk.clone();
         if let Some(live) = self.files.get_mut(path) {
             if live.unsynced {
-                sync(path, live, &hk);
+                let _ = sync(path, live, &hk);
             }
             live.sink = None;
         }
@@ -436,7 +438,7 @@ impl Writer {
         let hk = self.hk.clone();
         for (path, live) in self.files.iter_mut() {
             if live.unsynced {
-                sync(path, live, &hk);
+                let _ = sync(path, live, &hk);
             }
         }
     }
