@@ -90,7 +90,7 @@ impl Sender {
             };
             let result = match current.mode {
                 Mode::V1 => self.send_v1(current, &mut batch),
-                _ => self.send_acked(current, &mut batch),
+                _ => self.send_acked(current),
             };
             if let Err(e) = result {
                 // Acknowledgements the server sent before the connection
@@ -227,30 +227,24 @@ impl Sender {
     /// One step on a v2 connection (or one awaiting its welcome): send what
     /// is queued while fewer than `max_records` wait for their ack, then
     /// read acknowledgements (waiting briefly when there is nothing to send).
-    fn send_acked(&self, live: &mut Live, batch: &mut FrameQueue) -> std::io::Result<()> {
-        batch.clear();
-        let resend = {
+    fn send_acked(&self, live: &mut Live) -> std::io::Result<()> {
+        // Records become unacknowledged before they are written, so that a
+        // write that blocks or fails never hides them from the counts (and
+        // from `close`): what is not written here is resent next time.
+        let (bytes, n) = {
             let mut st = self.shared.lock();
-            if live.resent < st.unacked.len() {
-                let (bytes, n) = st.unacked.slice(live.resent, RESEND_CHUNK);
-                Some((bytes.to_vec(), n))
-            } else {
+            let st = &mut *st;
+            let resending = live.resent < st.unacked.len();
+            if !resending {
                 let room = self.max_records.saturating_sub(st.unacked.len());
-                st.queue.move_front_into(room, batch);
-                None
+                st.queue.move_front_into(room, &mut st.unacked);
             }
+            let limit = if resending { RESEND_CHUNK } else { usize::MAX };
+            let (bytes, n) = st.unacked.slice(live.resent, limit);
+            (bytes.to_vec(), n)
         };
-        if let Some((bytes, n)) = resend {
+        if n > 0 {
             live.conn.write_stream(&bytes)?;
-            live.resent += n;
-        } else if !batch.is_empty() {
-            // Unacknowledged from here on, whether the write succeeds or not:
-            // either way the next connection resends them with these numbers.
-            let written = live.conn.write_stream(batch.bytes());
-            let mut st = self.shared.lock();
-            let n = batch.len();
-            batch.move_front_into(n, &mut st.unacked);
-            written?;
             live.resent += n;
         }
         let more_to_send = {

@@ -257,3 +257,43 @@ fn a_server_that_drops_connections_on_the_hello_still_gets_the_records() {
     );
     assert_eq!(client.dropped(), 0);
 }
+
+#[test]
+fn with_acks_a_logging_call_never_waits_on_a_server_that_does_not_read() {
+    // Accepts, then neither reads nor answers: writes block once the
+    // socket buffers fill, and no acknowledgement ever comes.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let held = std::thread::spawn(move || listener.accept().map(|(s, _)| s));
+    let client = std::sync::Arc::new(
+        Client::builder("app")
+            .host("127.0.0.1")
+            .port(port)
+            .ack(true)
+            .max_buffer_size(100)
+            .write_timeout(Duration::from_secs(60))
+            .build()
+            .unwrap(),
+    );
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let c = client.clone();
+    std::thread::spawn(move || {
+        let body = "x".repeat(2000);
+        for _ in 0..20_000 {
+            c.send("root", &body);
+        }
+        let _ = done_tx.send(());
+    });
+    // 20 000 records of 2 KB cannot all fit in any socket buffer: if a
+    // call waited on the network, this would not arrive.
+    done_rx
+        .recv_timeout(DEADLINE)
+        .expect("logging calls blocked on the network");
+    let _conn = held.join().unwrap();
+    // Given up at close: counted, never silently lost.
+    let err = client.close(Duration::from_millis(200)).unwrap_err();
+    assert!(err.to_string().contains("not delivered"), "{err}");
+    assert_eq!(client.delivered(), 0);
+    assert_eq!(client.dropped(), 20_000);
+    assert_eq!(client.pending(), 0);
+}
