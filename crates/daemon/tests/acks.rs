@@ -210,3 +210,33 @@ fn a_hello_after_the_first_frame_is_refused_and_the_connection_stays_v1() {
     assert!(d.wait_for_output("reason=misplaced_control"));
     assert!(rest_of_stream(sock).is_empty());
 }
+
+#[test]
+fn a_malformed_hello_is_refused_and_the_connection_stays_v1() {
+    let d = Daemon::start(&facilities());
+    for (payload, reason) in [
+        (
+            &b"{\"loghog\":2,\"session\":\"xyz\",\"seq\":0}"[..],
+            "bad_hello",
+        ),
+        (
+            b"{\"loghog\":9,\"session\":\"00000000000000000000000000000000\",\"seq\":0}",
+            "unsupported_version",
+        ),
+    ] {
+        let mut sock = d.connect();
+        let mut out = support::raw_frame(payload, loghog_proto::v2::FLAG_CONTROL);
+        out.extend(frame("app", "root", reason));
+        sock.write_all(&out).unwrap();
+        assert!(
+            d.wait_for_output(&format!("reason={reason}")),
+            "{}",
+            d.output()
+        );
+        assert!(rest_of_stream(sock).is_empty());
+    }
+    assert_eq!(
+        bodies(&wait_lines(&d.log("app/root.log"), 2)),
+        vec!["bad_hello", "unsupported_version"]
+    );
+}
