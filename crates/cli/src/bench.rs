@@ -6,6 +6,8 @@
 //! connection has its own thread and writes whole blocks in single writes.
 //! With `--ack` each connection opens with a v2 hello and the run ends
 //! when every record is acknowledged, so the rate is of records written.
+//! On a terminal a progress line (records sent, rate, elapsed) is redrawn
+//! in place on stderr; redirected, only the final report is printed.
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -117,6 +119,8 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let bytes = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicBool::new(false));
     let rate_per_conn = args.rate.map(|r| r as f64 / connections as f64);
+    // Drawn on stderr, so only when that is a terminal: a log or a pipe
+    // gets no carriage returns.
     let progress = std::io::stderr()
         .is_terminal()
         .then(|| spawn_progress(sent.clone(), done.clone(), args.messages));
@@ -331,6 +335,10 @@ fn ack_hello(conn: &mut Connection, index: u64) -> anyhow::Result<()> {
     )
 }
 
+/// How often the progress line is redrawn.
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+
+/// Redraws the progress line until `done`, then draws it a last time.
 fn spawn_progress(
     sent: Arc<AtomicU64>,
     done: Arc<AtomicBool>,
@@ -338,16 +346,35 @@ fn spawn_progress(
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let start = Instant::now();
-        while !done.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(250));
-            let n = sent.load(Ordering::Relaxed);
-            let secs = start.elapsed().as_secs_f64();
+        let (mut last_n, mut last_t) = (0u64, start);
+        loop {
+            let finished = done.load(Ordering::SeqCst);
+            let (n, now) = (sent.load(Ordering::Relaxed), Instant::now());
+            // The rate over the last redraw, or the average at the end.
+            let rate = if finished {
+                n as f64 / now.duration_since(start).as_secs_f64().max(1e-9)
+            } else {
+                (n - last_n) as f64 / now.duration_since(last_t).as_secs_f64().max(1e-9)
+            };
             eprint!(
-                "\r{n}/{total} records, {:.0} records/s   ",
-                n as f64 / secs.max(1e-9)
+                "{}",
+                progress_line(n, total, rate, now.duration_since(start))
             );
+            if finished {
+                return;
+            }
+            (last_n, last_t) = (n, now);
+            std::thread::sleep(PROGRESS_EVERY);
         }
     })
+}
+
+/// One redraw: back to the line's start, the counts, clear the rest.
+fn progress_line(sent: u64, total: u64, rate: f64, elapsed: Duration) -> String {
+    format!(
+        "\r{sent}/{total} records sent, {rate:.0} records/s, {:.1} s elapsed\x1b[K",
+        elapsed.as_secs_f64()
+    )
 }
 
 /// User plus system CPU time of this process so far.
@@ -398,6 +425,15 @@ fn wait_for_lines(path: &Path, lines: u64, timeout: Duration) -> anyhow::Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_progress_line_redraws_in_place() {
+        let line = progress_line(500, 1000, 2500.4, Duration::from_millis(1300));
+        assert_eq!(
+            line,
+            "\r500/1000 records sent, 2500 records/s, 1.3 s elapsed\x1b[K"
+        );
+    }
 
     #[test]
     fn bodies_have_the_exact_size() {

@@ -1,12 +1,14 @@
 //! The `loghog` command: `send` (like logger(1): arguments or stdin lines
-//! become records), `bench` (a load generator), and `cat`, `tail`, `grep`
-//! (reading the log files, archives included).
+//! become records), `bench` (a load generator), `cat`, `tail`, `grep`
+//! (reading the log files, archives included) and `status` (a running
+//! daemon's metrics, summarised).
 //!
 //! A thin main: clap parses, the subcommand modules do the work through
 //! loghog-client, and any error becomes one line on stderr and exit 1.
 mod bench;
 mod read;
 mod send;
+mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,6 +40,9 @@ enum Command {
     Tail(read::TailArgs),
     /// Print the records of a facility that match a regular expression.
     Grep(read::GrepArgs),
+    /// Summarise a running daemon from its metrics endpoint: up since,
+    /// records/s now, per-app counts, rejections by reason, queue depth.
+    Status(status::StatusArgs),
 }
 
 /// Where to send and how: the options both subcommands share.
@@ -118,6 +123,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Cat(args) => read::cat(&args),
         Command::Tail(args) => read::tail(&args),
+        Command::Status(args) => status::run(&args).map(|()| ExitCode::SUCCESS),
         // grep(1)'s convention: 2 for trouble, 1 only for "nothing found".
         Command::Grep(args) => read::grep(&args).or_else(|e| {
             eprintln!("loghog: {e:#}");

@@ -287,3 +287,57 @@ fn send_over_mutual_tls() {
     records.wait_for(1, WAIT);
     assert_eq!(records.bodies(), ["over tls"]);
 }
+
+/// Runs `loghog bench` with `args` under `script`, which gives it a
+/// terminal; returns everything it drew there. None without `script`.
+fn bench_on_a_terminal(args: &[&str]) -> Option<String> {
+    let probe = Command::new("script").arg("--version").output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        return None;
+    }
+    let line = std::iter::once(env!("CARGO_BIN_EXE_loghog"))
+        .chain(std::iter::once("bench"))
+        .chain(args.iter().copied())
+        .map(|a| format!("'{a}'"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let out = Command::new("script")
+        .args(["-qefc", &line, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run script");
+    assert_ok(&out);
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn bench_draws_progress_only_on_a_terminal() {
+    let rx = TcpReceiver::start();
+    let port = rx.port.to_string();
+    let args = ["--host", "127.0.0.1", "--port", &port, "--messages", "2000"];
+    // Redirected (as here): the report only, no redrawn line.
+    let out = loghog(&[&["bench"][..], &args].concat(), None);
+    assert_ok(&out);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(stdout.contains("records: 2000\n"), "{stdout}");
+    for s in [&stdout, &stderr] {
+        assert!(!s.contains('\r'), "{s:?}");
+        assert!(!s.contains("records sent"), "{s:?}");
+    }
+    assert!(stderr.is_empty(), "{stderr:?}");
+    rx.records.wait_for(2000, WAIT);
+
+    // On a terminal: the line is drawn in place and ends with the total.
+    let Some(screen) = bench_on_a_terminal(&args) else {
+        eprintln!("script(1) is not installed: terminal half skipped");
+        return;
+    };
+    assert!(screen.contains("\r2000/2000 records sent, "), "{screen:?}");
+    assert!(screen.contains(" records/s, "), "{screen:?}");
+    assert!(screen.contains(" s elapsed\x1b[K"), "{screen:?}");
+    assert!(screen.contains("records: 2000"), "{screen:?}");
+    rx.records.wait_for(4000, WAIT);
+}

@@ -8,6 +8,7 @@ pub mod daemonize;
 pub mod ingest;
 pub mod lifecycle;
 pub mod logging;
+pub mod metrics;
 pub mod pidfile;
 pub mod preflight;
 pub mod ratelimit;

@@ -131,7 +131,8 @@ fn start(
             "ssl listeners not started, plain listeners serve: {e}"
         );
     }
-    let listeners = Listeners::bind(&config.server.listen, &config.server.listen_ssl)?;
+    let mut listeners = Listeners::bind(&config.server.listen, &config.server.listen_ssl)?;
+    listeners.metrics = loghog_daemon::metrics::http::bind(&config.metrics.listen)?;
     let readiness = if config.daemon {
         Some(daemonize::detach(i32::from(EX_SOFTWARE))?)
     } else {

@@ -7,6 +7,7 @@
 //! written together and records from different peers never mix inside a line.
 //! With `file_per_host`, the hosts a facility has seen are bounded
 //! (`max_hosts`); further hosts share the facility's own file.
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -18,6 +19,7 @@ use tokio::sync::oneshot;
 
 use crate::config::{Facilities, Facility};
 use crate::ingest::rejects::Rejects;
+use crate::metrics::{Metrics, NO_APP, UNKNOWN_APP};
 use crate::ratelimit::RateLimiter;
 use crate::replay::{DEFAULT_MAX_CLOCK_SKEW, MAX_NONCES, ReplayGuard};
 use crate::storage::line::{LineClock, live_path};
@@ -37,6 +39,7 @@ pub struct Router {
     notices: RateLimiter,
     /// Signed records already accepted, for `replay_protection` facilities.
     replay: Arc<ReplayGuard>,
+    metrics: Metrics,
 }
 
 impl Router {
@@ -60,6 +63,7 @@ impl Router {
             hosts: Mutex::default(),
             notices: RateLimiter::default(),
             replay: Arc::new(ReplayGuard::new(DEFAULT_MAX_CLOCK_SKEW, None, MAX_NONCES)),
+            metrics: Metrics::default(),
         }
     }
 
@@ -70,10 +74,26 @@ impl Router {
         self
     }
 
+    /// Counts in `metrics` (UDP drops, and what connections count).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Router {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The metrics every listener counts in.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     /// Replaces the facilities (SIGHUP); batches in progress finish with the
     /// old ones.
     pub fn reload(&self, facilities: Facilities) {
         self.facilities.store(Arc::new(facilities));
+    }
+
+    /// The facilities in force now.
+    pub fn facilities(&self) -> Arc<Facilities> {
+        self.facilities.load_full()
     }
 
     /// The largest payload (and inflated payload) accepted.
@@ -132,28 +152,36 @@ impl Router {
         let mut scratch = std::mem::take(&mut batch.scratch);
         let result = self.route_inner(batch, peer, frame, &mut scratch);
         batch.scratch = scratch;
-        result.map_err(|(reason, detail)| {
-            self.rejects.report(peer, reason, &detail);
+        result.map_err(|(app, reason, detail)| {
+            self.rejects.report_for(&app, peer, reason, &detail);
             reason
         })
     }
 
+    /// Routes one frame; on rejection gives the app label it counts under
+    /// (`(none)` before the message is parsed), the reason and the detail.
     fn route_inner(
         &self,
         batch: &mut Batch,
         peer: SocketAddr,
         frame: &RawFrame<'_>,
         scratch: &mut Vec<u8>,
-    ) -> Result<(), (&'static str, String)> {
+    ) -> Result<(), (Cow<'static, str>, &'static str, String)> {
         let json = open_payload(frame, self.max_payload, scratch)
-            .map_err(|e| (e.reason(), e.to_string()))?;
-        let msg = Message::parse(json).map_err(|e| (e.reason(), e.to_string()))?;
+            .map_err(|e| (Cow::Borrowed(NO_APP), e.reason(), e.to_string()))?;
+        let msg =
+            Message::parse(json).map_err(|e| (Cow::Borrowed(NO_APP), e.reason(), e.to_string()))?;
         let Some(facility) = batch.facilities.resolve(&msg.app_id, &msg.module) else {
-            return Err(("unknown_app", format!("unknown app_id {:?}", msg.app_id)));
+            return Err((
+                Cow::Borrowed(UNKNOWN_APP),
+                "unknown_app",
+                format!("unknown app_id {:?}", msg.app_id),
+            ));
         };
         if let Some(secret) = &facility.secret {
             msg.verify(secret.as_bytes()).map_err(|e| {
                 (
+                    Cow::Owned(facility.app.clone()),
                     e.reason(),
                     format!(
                         "{e} for app {:?} module {:?}: record dropped",
@@ -161,7 +189,8 @@ impl Router {
                     ),
                 )
             })?;
-            crate::replay::admit(&self.replay, facility, secret.as_bytes(), &msg)?;
+            crate::replay::admit(&self.replay, facility, secret.as_bytes(), &msg)
+                .map_err(|(reason, detail)| (Cow::Owned(facility.app.clone()), reason, detail))?;
         }
         let peer_ip;
         let hostname: &str = match &msg.hostname {
@@ -225,7 +254,9 @@ impl Router {
                     .records_lost
                     .fetch_add(n, std::sync::atomic::Ordering::Relaxed)
                     + n;
+                self.metrics.series().udp_datagrams_dropped.inc_by(n);
                 self.rejects.report_loss(
+                    &wb.facility.app,
                     peer,
                     "queue_full",
                     n,

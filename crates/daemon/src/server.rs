@@ -7,6 +7,7 @@
 //! close; then `run` returns.
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::net::UdpSocket;
@@ -21,6 +22,7 @@ use crate::ingest::sessions::{MAX_SESSIONS, Sessions};
 use crate::ingest::stream::{self, StreamContext};
 use crate::ingest::udp;
 use crate::logging::LogHandle;
+use crate::metrics::Metrics;
 use crate::replay::{MAX_NONCES, ReplayGuard};
 use crate::router::Router;
 use crate::storage::rotation::SystemClock;
@@ -79,7 +81,9 @@ async fn serve(config: DaemonConfig, cx: RunContext) -> Result<(), RunError> {
         on_ready,
     } = cx;
     let shards = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4));
-    let storage = Storage::start(
+    let metrics = Metrics::new();
+    metrics.add_apps(facilities.apps());
+    let storage = Storage::start_with(
         &StorageSettings {
             shards,
             queue_batches: 256,
@@ -89,6 +93,7 @@ async fn serve(config: DaemonConfig, cx: RunContext) -> Result<(), RunError> {
             max_open_files: config.server.max_open_files,
         },
         Arc::new(SystemClock),
+        metrics.clone(),
     )?;
     // Before any listener serves: compress what a crash left uncompressed
     // and let overdue files rotate.
@@ -102,7 +107,7 @@ async fn serve(config: DaemonConfig, cx: RunContext) -> Result<(), RunError> {
     if leftovers > 0 {
         tracing::info!(files = leftovers, "queued rotated files left uncompressed");
     }
-    let rejects = Arc::new(Rejects::new());
+    let rejects = Arc::new(Rejects::with_metrics(metrics.clone()));
     let replay = Arc::new(ReplayGuard::load(
         config.server.max_clock_skew,
         &config.workdir,
@@ -117,7 +122,8 @@ async fn serve(config: DaemonConfig, cx: RunContext) -> Result<(), RunError> {
             storage.handle(),
             rejects.clone(),
         )
-        .with_replay(replay.clone()),
+        .with_replay(replay.clone())
+        .with_metrics(metrics.clone()),
     );
     let tracker = TaskTracker::new();
     crate::ingest::limits::raise_fd_limit(
@@ -129,6 +135,7 @@ async fn serve(config: DaemonConfig, cx: RunContext) -> Result<(), RunError> {
             max_connections: config.server.max_connections.max(1),
             max_per_peer: config.server.max_connections_per_peer.max(1),
             max_buffered_bytes: config.server.max_buffered_bytes,
+            state_per_connection: crate::ingest::limits::CONNECTION_STATE,
             shutdown_timeout: config.server.shutdown_timeout,
         },
         shutdown.clone(),
@@ -147,6 +154,23 @@ async fn serve(config: DaemonConfig, cx: RunContext) -> Result<(), RunError> {
     };
     for (proto, addr) in listeners.local_addrs() {
         tracing::info!(proto, addr = %addr, "listening");
+    }
+    metrics.listening("tcp", listeners.tcp.len());
+    metrics.listening("udp", listeners.udp.len());
+    metrics.listening("tls", listeners.tls.len());
+    let queues = storage.handle();
+    metrics.on_scrape(move |s| {
+        s.writer_queue_depth.set(queues.queue_depth() as i64);
+        let lost = queues.stats().records_lost.load(Ordering::Relaxed);
+        s.records_lost.inner().store(lost, Ordering::Relaxed);
+    });
+    for l in listeners.metrics {
+        let l = tokio::net::TcpListener::from_std(l)?;
+        tokio::spawn(crate::metrics::http::serve(
+            l,
+            metrics.clone(),
+            shutdown.clone(),
+        ));
     }
     for l in listeners.tcp {
         let l = tokio::net::TcpListener::from_std(l)?;
@@ -203,6 +227,7 @@ async fn serve(config: DaemonConfig, cx: RunContext) -> Result<(), RunError> {
         config.facilities_config.clone(),
         router.clone(),
         log,
+        metrics.clone(),
         shutdown.clone(),
     ));
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "loghogd started");
@@ -232,10 +257,7 @@ async fn serve(config: DaemonConfig, cx: RunContext) -> Result<(), RunError> {
     .await;
     router.rejects().report_held_back();
     // The sum of every loss logged (rate-limited) with its reason since start.
-    let lost = stats
-        .stats()
-        .records_lost
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let lost = stats.stats().records_lost.load(Ordering::Relaxed);
     if lost > 0 {
         tracing::error!(
             records_lost = lost,
@@ -251,6 +273,7 @@ async fn handle_signals(
     facilities_path: PathBuf,
     router: Arc<Router>,
     log: Option<LogHandle>,
+    metrics: Metrics,
     shutdown: CancellationToken,
 ) {
     use tokio::signal::unix::{SignalKind, signal};
@@ -266,7 +289,7 @@ async fn handle_signals(
     loop {
         tokio::select! {
             _ = hup.recv() => {
-                reload(&facilities_path, &router, log.as_ref());
+                reload(&facilities_path, &router, log.as_ref(), &metrics);
                 if std::fs::read(&config_path).ok() != started_config {
                     tracing::warn!(path = %config_path.display(), "loghogd.conf changed; restart loghogd to apply it");
                 }
@@ -279,7 +302,12 @@ async fn handle_signals(
 
 /// SIGHUP: re-read facilities.conf (keeping the running one if the new one
 /// is invalid) and reopen every file.
-fn reload(facilities_path: &std::path::Path, router: &Router, log: Option<&LogHandle>) {
+fn reload(
+    facilities_path: &std::path::Path,
+    router: &Router,
+    log: Option<&LogHandle>,
+    metrics: &Metrics,
+) {
     if let Some(Err(e)) = log.map(LogHandle::reopen) {
         tracing::error!(error = %e, "cannot reopen the internal log");
     }
@@ -288,6 +316,8 @@ fn reload(facilities_path: &std::path::Path, router: &Router, log: Option<&LogHa
             for w in warnings {
                 tracing::warn!("{w}");
             }
+            metrics.add_apps(facilities.apps());
+            metrics.reloaded(true);
             router.reload(facilities);
             tracing::info!(path = %facilities_path.display(), "facilities reloaded");
         }
@@ -295,11 +325,15 @@ fn reload(facilities_path: &std::path::Path, router: &Router, log: Option<&LogHa
             for e in &errors {
                 tracing::error!("{e}");
             }
+            metrics.reloaded(false);
             tracing::error!(
                 errors = errors.len(),
                 "facilities.conf is invalid; keeping the running configuration"
             );
         }
     }
-    router.storage().broadcast(|| Command::Reopen);
+    let facilities = router.facilities();
+    router
+        .storage()
+        .broadcast(|| Command::Reopen(Some(facilities.clone())));
 }

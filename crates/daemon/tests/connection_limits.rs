@@ -129,18 +129,28 @@ fn over_the_buffer_budget_the_connections_holding_most_are_closed() {
     for (c, f) in conns.iter_mut().zip(&frames) {
         let _ = c.write_all(&f[f.len() - 10..]);
     }
-    // The two that kept their frames finish them; the small record passes.
-    wait_lines(&d.log("app/root.log"), 3);
+    // The ones that kept their frames finish them; the small record passes.
+    // At least three were closed; a fourth may be, when its read came while
+    // a closed connection had not yet freed its buffer (still counted).
+    wait_lines(&d.log("app/root.log"), 2);
     assert!(d.stop().success());
-    let lines = read_lines(&d.log("app/root.log"));
-    assert_eq!(lines.len(), 3, "closed connections' frames were written");
     let out = d.output();
-    assert_eq!(d.count_output(&["reason=buffer_budget"]), 3, "{out}");
+    let closed = d.count_output(&["reason=buffer_budget"]);
+    assert!((3..=4).contains(&closed), "{closed} closed\n{out}");
+    let lines = read_lines(&d.log("app/root.log"));
+    assert_eq!(
+        lines.len(),
+        5 - closed + 1,
+        "closed connections' frames were written"
+    );
     assert!(
         out.contains("max_buffered_bytes = 2500000 exceeded"),
         "{out}"
     );
-    assert!(out.contains("closed_over_budget=3"), "{out}");
+    assert!(
+        out.contains(&format!("closed_over_budget={closed}")),
+        "{out}"
+    );
     drop(small);
 }
 

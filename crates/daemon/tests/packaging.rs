@@ -209,7 +209,7 @@ fn man_pages_render_cleanly_and_document_every_option() {
     let pages: [(&str, Vec<String>); 4] = [
         ("man/loghogd.8", {
             let mut documented = clap_long_options(&["daemon/src/config/args.rs"]);
-            documented.extend(["SIGHUP", "backup_count"].map(String::from));
+            documented.extend(["SIGHUP", "backup_count", "[metrics]"].map(String::from));
             documented
         }),
         (
@@ -220,6 +220,7 @@ fn man_pages_render_cleanly_and_document_every_option() {
                 "cli/src/bench.rs",
                 "cli/src/read/mod.rs",
                 "cli/src/read/query.rs",
+                "cli/src/status/mod.rs",
             ]),
         ),
         (

@@ -6,34 +6,15 @@ mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::sync::mpsc;
 
 use support::*;
 
-/// The `loghog` binary of this workspace, rebuilt if stale so the tests
-/// never run old code.
+/// The `loghog` binary of this workspace (see [`loghog_bin`]).
 fn loghog() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let daemon = PathBuf::from(env!("CARGO_BIN_EXE_loghogd"));
-        let profile_dir = daemon.parent().unwrap();
-        let target_dir = profile_dir.parent().unwrap();
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "-q", "-p", "loghog-cli", "--bin", "loghog"])
-            .arg("--manifest-path")
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.toml"))
-            .arg("--target-dir")
-            .arg(target_dir);
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        let status = cmd.status().expect("run cargo build for loghog");
-        assert!(status.success(), "building loghog failed");
-        profile_dir.join("loghog")
-    })
+    loghog_bin()
 }
 
 /// Runs `loghog args...` to completion.

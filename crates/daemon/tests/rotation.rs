@@ -14,6 +14,11 @@ const GZIP_FAST: &str = "\n[compressor]\nformat = gzip\nlevel = 1";
 /// The bodies of every record in `app`'s root files, backups oldest first
 /// (by the start time in their names), then the live file.
 fn all_bodies(d: &Daemon, app: &str) -> Vec<String> {
+    try_all_bodies(d, app).expect("a file could not be read")
+}
+
+/// [`all_bodies`], or `None` while a file is caught mid-write.
+fn try_all_bodies(d: &Daemon, app: &str) -> Option<Vec<String>> {
     let dir = d.log(app);
     let mut rotated: Vec<String> = file_names(&dir)
         .into_iter()
@@ -27,11 +32,11 @@ fn all_bodies(d: &Daemon, app: &str) -> Vec<String> {
         if !path.exists() {
             continue;
         }
-        let text = read_log(&path);
+        let text = try_read_log(&path).ok()?;
         let lines: Vec<String> = text.lines().map(str::to_owned).collect();
         out.extend(bodies(&lines));
     }
-    out
+    Some(out)
 }
 
 #[test]
@@ -199,6 +204,75 @@ fn max_size_is_a_maximum_even_for_one_burst() {
             text.len() <= 4000 || lines == 1,
             "{name}: {} bytes in {lines} lines",
             text.len()
+        );
+    }
+}
+
+/// Regression: a `max_size` lowered in facilities.conf and reloaded with
+/// SIGHUP only applied at the file's next record, so an idle file already
+/// past the new limit stayed live. Now the reload rotates it at once.
+#[test]
+fn sighup_lowering_max_size_rotates_an_idle_file_past_it() {
+    let d = Daemon::start_with(
+        &one_facility("app", "rotate = size\nmax_size = 1000000\nbackup_count = 5"),
+        GZIP_FAST,
+    );
+    let sent: Vec<String> = (0..50)
+        .map(|i| format!("line {i:03} {}", "q".repeat(100)))
+        .collect();
+    let burst: Vec<u8> = sent.iter().flat_map(|b| frame("app", "", b)).collect();
+    d.connect().write_all(&burst).unwrap();
+    let live = d.log("app/root.log");
+    assert_eq!(bodies(&wait_lines(&live, sent.len())), sent);
+    std::fs::write(
+        d.dir.path().join("facilities.conf"),
+        one_facility("app", "rotate = size\nmax_size = 4000\nbackup_count = 5"),
+    )
+    .unwrap();
+    d.signal(Signal::SIGHUP);
+    // No record is sent after the reload: the rotation comes from it alone.
+    let ok = poll(|| {
+        let names = file_names(&d.log("app"));
+        names.iter().any(|n| n.ends_with(".gz")) && !names.iter().any(|n| n == "root.log")
+    });
+    assert!(ok, "{:?}\n{}", file_names(&d.log("app")), d.output());
+    assert_eq!(all_bodies(&d, "app"), sent);
+}
+
+/// Regression: with `compress_on_write`, a live `.gz` file took each write
+/// round whole as one gzip member, so a burst could pass `max_size` by a
+/// whole round. Now each member is cut between lines to fit: no `.gz` file
+/// is larger than `max_size` unless it holds a single longer record.
+#[test]
+fn max_size_holds_for_compress_on_write_files_too() {
+    let d = Daemon::start_with(
+        &one_facility("app", "rotate = size\nmax_size = 2000\nbackup_count = 1000"),
+        "\n[compressor]\ncompress_on_write = yes\nformat = gzip\nlevel = 1",
+    );
+    // Hex noise compresses poorly, so 400 records need several files.
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let sent: Vec<String> = (0..400)
+        .map(|i| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            format!("record {i:04} {x:016x} {:016x}", x.rotate_left(21))
+        })
+        .collect();
+    let burst: Vec<u8> = sent.iter().flat_map(|b| frame("app", "", b)).collect();
+    d.connect().write_all(&burst).unwrap();
+    let ok = poll(|| try_all_bodies(&d, "app").is_some_and(|b| b.len() == sent.len()));
+    assert!(ok, "{:?}\n{}", file_names(&d.log("app")), d.output());
+    assert_eq!(all_bodies(&d, "app"), sent);
+    let dir = d.log("app");
+    let names = file_names(&dir);
+    assert!(names.len() >= 4, "{names:?}");
+    for name in names.iter().filter(|n| n.ends_with(".gz")) {
+        let size = std::fs::metadata(dir.join(name)).unwrap().len();
+        let lines = read_log(&dir.join(name)).lines().count();
+        assert!(
+            size <= 2000 || lines == 1,
+            "{name}: {size} bytes in {lines} lines"
         );
     }
 }

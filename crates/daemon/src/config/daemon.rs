@@ -48,6 +48,8 @@ pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: usize = 1_000;
 pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 256 << 20;
 /// Default `[server] shutdown_timeout`.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(3);
+/// The port of a `[metrics] listen` address given without one.
+pub const DEFAULT_METRICS_PORT: u16 = 9566;
 
 /// The sections and keys loghogd.conf may contain; anything else is warned
 /// about (a typo should not pass silently).
@@ -88,6 +90,7 @@ const KNOWN: &[(&str, &[&str])] = &[
             "max_clock_skew",
         ],
     ),
+    ("metrics", &["listen"]),
 ];
 
 /// The validated daemon configuration.
@@ -115,6 +118,8 @@ pub struct DaemonConfig {
     pub compressor: CompressorSettings,
     /// Listeners and limits.
     pub server: ServerSettings,
+    /// The Prometheus endpoint.
+    pub metrics: MetricsSettings,
     /// Where some settings were read, for messages about their values.
     pub lines: SettingLines,
 }
@@ -227,6 +232,13 @@ pub struct ServerSettings {
     /// Replay protection refuses records stamped further than this from
     /// the daemon's clock (`max_clock_skew`, 300 s).
     pub max_clock_skew: Duration,
+}
+
+/// `[metrics]`: the Prometheus endpoint, off unless `listen` is set.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetricsSettings {
+    /// Addresses serving `/metrics` (port 9566 when not given); empty: off.
+    pub listen: Vec<SocketAddr>,
 }
 
 impl DaemonConfig {
@@ -391,6 +403,10 @@ impl DaemonConfig {
             parse_seconds,
         );
 
+        // [metrics]
+        let metrics_listen =
+            r.addresses("metrics", "listen", "", DEFAULT_METRICS_PORT, Family::Any);
+
         if !listen_ssl.is_empty() {
             let line = ["listen_ipv4_ssl", "listen_ipv6_ssl"]
                 .iter()
@@ -493,6 +509,9 @@ impl DaemonConfig {
                 max_open_files,
                 acknowledgements,
                 max_clock_skew,
+            },
+            metrics: MetricsSettings {
+                listen: metrics_listen,
             },
             lines,
         };

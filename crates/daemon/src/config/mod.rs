@@ -15,7 +15,8 @@ use std::path::PathBuf;
 
 pub use args::Args;
 pub use daemon::{
-    CompressFormat, CompressorSettings, DaemonConfig, LogSettings, ServerSettings, SettingLines,
+    CompressFormat, CompressorSettings, DaemonConfig, LogSettings, MetricsSettings, ServerSettings,
+    SettingLines,
 };
 pub use facilities::{Facilities, Facility};
 

@@ -79,9 +79,9 @@ max_connections = 10000
 ; Connections from one IP address at once; more are refused. Clients on
 ; one host (or behind one NAT) share an address.
 max_connections_per_peer = 1000
-; Bytes held in partial frames across all connections (256 MiB). Beyond
-; it, the connections holding the most are closed. At least
-; max_message_size.
+; Memory held by all connections together (256 MiB): each counts its
+; read buffer (partial frames) plus 8 KiB for its state. Beyond it, the
+; connections holding the most are closed. At least max_message_size.
 max_buffered_bytes = 268435456
 ; Seconds a TLS client has to finish its handshake.
 handshake_timeout = 10
@@ -100,6 +100,13 @@ max_clock_skew = 300
 ; With no, loghogd never writes to a connection and such clients fall
 ; back to v1.
 acknowledgements = yes
+
+[metrics]
+; Serve Prometheus metrics on http://ADDRESS/metrics (OpenMetrics text).
+; Off while empty. An address without a port uses 9566, e.g.
+; "listen = 127.0.0.1:9566". Anyone who can reach it sees app names and
+; counts: keep it on loopback or a private network.
+listen =
 "#
 }
 

@@ -21,13 +21,15 @@ use super::{ConfigError, parse_bool};
 pub(super) enum Family {
     V4,
     V6,
+    /// Either family (`[metrics] listen`).
+    Any,
 }
 
 impl Family {
     fn accepts(self, ip: &IpAddr) -> bool {
         matches!(
             (self, ip),
-            (Family::V4, IpAddr::V4(_)) | (Family::V6, IpAddr::V6(_))
+            (Family::V4, IpAddr::V4(_)) | (Family::V6, IpAddr::V6(_)) | (Family::Any, _)
         )
     }
 
@@ -35,6 +37,7 @@ impl Family {
         match self {
             Family::V4 => "IPv4",
             Family::V6 => "IPv6",
+            Family::Any => "IP",
         }
     }
 }

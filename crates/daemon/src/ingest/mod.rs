@@ -6,6 +6,7 @@
 //! the same port. `[::]` is dual-stack (takes IPv4 clients too, as it did
 //! for the original) unless an IPv4 address is configured on its port.
 pub mod ack;
+pub mod framebuf;
 pub mod limits;
 pub mod rejects;
 pub mod sessions;
@@ -40,6 +41,9 @@ pub struct Listeners {
     pub udp: Vec<std::net::UdpSocket>,
     /// TCP listeners that speak TLS.
     pub tls: Vec<std::net::TcpListener>,
+    /// The Prometheus endpoint's listeners (`[metrics] listen`; see
+    /// [`crate::metrics::http::bind`]).
+    pub metrics: Vec<std::net::TcpListener>,
 }
 
 impl Listeners {
@@ -86,6 +90,11 @@ impl Listeners {
             self.tls
                 .iter()
                 .filter_map(|l| Some(("tls", l.local_addr().ok()?))),
+        );
+        out.extend(
+            self.metrics
+                .iter()
+                .filter_map(|l| Some(("metrics", l.local_addr().ok()?))),
         );
         out
     }

@@ -3,10 +3,12 @@
 //!
 //! A hostile or broken client can send millions of bad frames; each reason
 //! gets a small burst of lines per window (the shared [`RateLimiter`]), then
-//! only a count, logged when the next window opens. Totals are kept.
+//! only a count, logged when the next window opens. Totals are kept, and
+//! every rejection is counted in `loghogd_rejected_total` by app and reason.
 use std::fmt::Display;
 use std::net::SocketAddr;
 
+use crate::metrics::{Metrics, NO_APP};
 use crate::ratelimit::{HeldBack, RateLimiter};
 
 /// What the held-back lines of this log are, for their summary.
@@ -16,6 +18,7 @@ const WHAT: &str = "rejections";
 #[derive(Debug, Default)]
 pub struct Rejects {
     limiter: RateLimiter,
+    metrics: Metrics,
 }
 
 impl Rejects {
@@ -24,8 +27,35 @@ impl Rejects {
         Self::default()
     }
 
-    /// Reports one rejection. Signature failures are security alerts.
+    /// An empty log that counts in `metrics`.
+    pub fn with_metrics(metrics: Metrics) -> Self {
+        Rejects {
+            limiter: RateLimiter::default(),
+            metrics,
+        }
+    }
+
+    /// The metrics rejections are counted in.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Reports one rejection before any app is known (a frame, a
+    /// connection). Signature failures are security alerts.
     pub fn report(&self, peer: SocketAddr, reason: &'static str, detail: &dyn Display) {
+        self.report_for(NO_APP, peer, reason, detail);
+    }
+
+    /// Reports one rejection of a record for `app` (a configured app, or
+    /// [`crate::metrics::UNKNOWN_APP`]).
+    pub fn report_for(
+        &self,
+        app: &str,
+        peer: SocketAddr,
+        reason: &'static str,
+        detail: &dyn Display,
+    ) {
+        self.metrics.rejected(app, reason, 1);
         let verdict = self.limiter.check(reason);
         HeldBack {
             reason,
@@ -55,11 +85,13 @@ impl Rejects {
     /// but lines held back carry their records, reported with their count.
     pub fn report_loss(
         &self,
+        app: &str,
         peer: SocketAddr,
         reason: &'static str,
         records: u64,
         detail: &dyn Display,
     ) {
+        self.metrics.rejected(app, reason, records);
         let verdict = self.limiter.check_amount(reason, records);
         HeldBack {
             reason,

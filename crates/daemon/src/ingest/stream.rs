@@ -16,21 +16,22 @@ use std::time::Duration;
 
 use loghog_proto::v2::FLAG_CONTROL;
 use loghog_proto::{Decode, FrameDecoder, RawFrame};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::ack::{self, Acks, Refused};
+use super::framebuf::{self, FrameBuf};
 use super::limits::{Connection, Registry};
 use super::sessions::Sessions;
 use crate::router::{Batch, Router};
 
 /// A connection's read buffer starts this large...
-const INITIAL_BUFFER: usize = 8 * 1024;
+const INITIAL_BUFFER: usize = 1024;
 /// ...and doubles, while reads fill it, up to this (a frame larger than
 /// this gets a buffer of its own size, up to `max_message_size`).
-const MAX_BUFFER: usize = 256 * 1024;
+const MAX_BUFFER: usize = framebuf::LARGE;
 /// A connection quiet this long gives its buffer back.
 const IDLE_SHRINK: Duration = Duration::from_secs(30);
 /// On shutdown a connection reads what has already arrived: it stops once
@@ -56,7 +57,7 @@ pub struct StreamContext {
 
 /// Accepts plain TCP connections until shutdown.
 pub async fn accept_plain(listener: TcpListener, ctx: StreamContext) {
-    accept_loop(listener, ctx, |stream, peer, ctx, conn| async move {
+    accept_loop(listener, ctx, "tcp", |stream, peer, ctx, conn| async move {
         serve(stream, peer, &ctx, &conn).await;
     })
     .await;
@@ -71,7 +72,7 @@ pub async fn accept_tls(
     acceptor: tokio_rustls::TlsAcceptor,
     handshake_timeout: Duration,
 ) {
-    accept_loop(listener, ctx, move |stream, peer, ctx, conn| {
+    accept_loop(listener, ctx, "tls", move |stream, peer, ctx, conn| {
         let acceptor = acceptor.clone();
         async move {
             let handshake = tokio::select! {
@@ -94,9 +95,14 @@ pub async fn accept_tls(
 /// The accept loop both kinds share: accept, register the connection
 /// (which may evict the longest-idle one, or refuse a peer over its share:
 /// dropping the socket closes it), and run `connection` in a tracked task
-/// that owns the registration until it ends.
-async fn accept_loop<F, Fut>(listener: TcpListener, ctx: StreamContext, connection: F)
-where
+/// that owns the registration (and the open-connection count of
+/// `transport`) until it ends.
+async fn accept_loop<F, Fut>(
+    listener: TcpListener,
+    ctx: StreamContext,
+    transport: &'static str,
+    connection: F,
+) where
     F: Fn(TcpStream, SocketAddr, StreamContext, Connection) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
@@ -113,8 +119,12 @@ where
                 let Some(conn) = ctx.connections.admit(peer) else {
                     continue;
                 };
-                ctx.tracker
-                    .spawn(connection(stream, peer, ctx.clone(), conn));
+                let open = ctx.router.metrics().connection(transport);
+                let task = connection(stream, peer, ctx.clone(), conn);
+                ctx.tracker.spawn(async move {
+                    let _open = open;
+                    task.await;
+                });
             }
             Err(e) => {
                 // Logged (rate-limited); out of descriptors, an idle
@@ -137,7 +147,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     tracing::debug!(peer = %peer, "connection opened");
     let router = &ctx.router;
     let mut decoder = FrameDecoder::new(router.max_payload());
-    let mut buf: Vec<u8> = Vec::new();
+    let mut buf = FrameBuf::new();
     let mut target = INITIAL_BUFFER;
     let mut batch = router.batch();
     let mut in_flight = Vec::new();
@@ -146,8 +156,9 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     let mut first_frame = true;
     loop {
         let wanted = decoder.wanted(&buf).max(target);
-        if buf.capacity() < wanted {
-            buf.reserve_exact(wanted - buf.len());
+        if let Err(e) = buf.reserve_total(wanted) {
+            tracing::warn!(peer = %peer, error = %e, bytes = wanted, "cannot allocate a read buffer; connection closed");
+            break;
         }
         let spare = buf.capacity() - buf.len();
         let read = match drain_until {
@@ -164,11 +175,11 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                     }
                     None => break,
                 },
-                r = tokio::time::timeout(IDLE_SHRINK, stream.read_buf(&mut buf)) => match r {
+                r = tokio::time::timeout(IDLE_SHRINK, buf.read_from(&mut stream)) => match r {
                     Ok(r) => r,
                     Err(_) => {
                         if buf.is_empty() {
-                            buf = Vec::new();
+                            buf.release();
                             target = INITIAL_BUFFER;
                         }
                         continue;
@@ -183,7 +194,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 let read = if now < limit {
                     tokio::time::timeout_at(
                         (now + DRAIN_QUIET).min(limit),
-                        stream.read_buf(&mut buf),
+                        buf.read_from(&mut stream),
                     )
                     .await
                     .ok()
@@ -255,7 +266,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 }
             }
         }
-        buf.drain(..pos);
+        buf.consume(pos);
         conn.settle(&mut buf, MAX_BUFFER);
         if let Some(a) = acks.as_mut() {
             if a.round_pending() && !acknowledge(&mut stream, peer, router, &mut batch, a).await {

@@ -69,6 +69,7 @@ fn drain(
 }
 
 fn handle(router: &Router, batch: &mut Batch, datagram: &[u8], peer: SocketAddr) {
+    router.metrics().series().udp_datagrams_received.inc();
     match decode_datagram(datagram, router.max_payload()) {
         Ok(frame) => router.route(batch, peer, &frame),
         Err(e) => router

@@ -199,6 +199,8 @@ pub struct Archived {
     pub src: PathBuf,
     /// The archive's path, or why it failed (`src` is then still in place).
     pub result: io::Result<PathBuf>,
+    /// How long compressing took, when the file was compressed.
+    pub compressed_in: Option<Duration>,
 }
 
 /// A background thread compressing rotated files one at a time.
@@ -260,7 +262,11 @@ impl Archiver {
                     }
                     if !compress {
                         let result = Ok(src.clone());
-                        on_done(Archived { src, result });
+                        on_done(Archived {
+                            src,
+                            result,
+                            compressed_in: None,
+                        });
                         continue;
                     }
                     let started = Instant::now();
@@ -285,7 +291,12 @@ impl Archiver {
                             }
                         }
                     }
-                    on_done(Archived { src, result });
+                    let compressed_in = result.is_ok().then(|| started.elapsed());
+                    on_done(Archived {
+                        src,
+                        result,
+                        compressed_in,
+                    });
                 }
             })?;
         Ok(Archiver {

@@ -26,6 +26,11 @@ pub struct GzLiveFile {
     len: u64,
     level: Compression,
     member: Vec<u8>,
+    /// Compressed bytes per input byte of the last member built: the first
+    /// guess at how many lines fit under `max_size`.
+    ratio: f64,
+    /// Input bytes of the member in `member`.
+    member_input: usize,
 }
 
 impl GzLiveFile {
@@ -46,6 +51,8 @@ impl GzLiveFile {
             len,
             level: Compression::new(level.min(9)),
             member: Vec::new(),
+            ratio: 1.0,
+            member_input: 0,
         })
     }
 
@@ -53,13 +60,33 @@ impl GzLiveFile {
     /// nothing. If the write fails part-way (disk full), the partial member
     /// is cut off again so later members stay readable.
     pub fn append_batch(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.append_within(bytes, None).map(|_| ())
+    }
+
+    /// Append as one member the longest prefix of `bytes` (whole lines) that
+    /// keeps the file within `max` compressed bytes, and return its length:
+    /// 0 when not even one line fits a file that holds something (rotate
+    /// first); an empty file takes at least one line, however long. `None`
+    /// takes everything.
+    ///
+    /// Why search by compressing: a member's size is only known once built.
+    /// The first guess comes from the last member's ratio, so a batch that
+    /// fits is compressed once; only a batch that crosses the limit is
+    /// compressed again, a few times, bracketing the cut between lines.
+    pub fn append_within(&mut self, bytes: &[u8], max: Option<u64>) -> io::Result<usize> {
         if bytes.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
-        self.member.clear();
-        let mut enc = flate2::write::GzEncoder::new(std::mem::take(&mut self.member), self.level);
-        enc.write_all(bytes)?;
-        self.member = enc.finish()?;
+        let take = match max {
+            None => {
+                self.build(bytes)?;
+                bytes.len()
+            }
+            Some(max) => self.build_fitting(bytes, max.saturating_sub(self.len))?,
+        };
+        if take == 0 {
+            return Ok(0);
+        }
         if let Err(e) = self.file.write_all(&self.member) {
             // The caller logs the error (rate-limited): say in it if the
             // partial member could not be cut.
@@ -76,7 +103,45 @@ impl GzLiveFile {
         if self.member.capacity() > 1 << 20 {
             self.member = Vec::new();
         }
-        Ok(())
+        Ok(take)
+    }
+
+    /// Builds in `self.member` the member of the longest whole-line prefix
+    /// of `bytes` no larger than `room` compressed bytes; returns its
+    /// length (see [`GzLiveFile::append_within`] for the empty file).
+    fn build_fitting(&mut self, bytes: &[u8], room: u64) -> io::Result<usize> {
+        // Cut positions (ends of lines) known to fit and known not to.
+        let (mut fits, mut too_big) = (0usize, bytes.len() + 1);
+        let mut guess = guess_cut(bytes, room, self.ratio, fits, too_big);
+        for _ in 0..MAX_FIT_TRIES {
+            let Some(cut) = guess else { break };
+            let size = self.build(&bytes[..cut])? as u64;
+            if size <= room {
+                fits = cut;
+            } else {
+                too_big = cut;
+            }
+            guess = guess_cut(bytes, room, self.ratio, fits, too_big);
+        }
+        if fits == 0 && self.len == 0 {
+            // An empty file takes one line even if it alone is too big.
+            fits = line_end(bytes, 0);
+        }
+        if fits > 0 && self.member_input != fits {
+            self.build(&bytes[..fits])?;
+        }
+        Ok(fits)
+    }
+
+    /// Compresses `bytes` as one member into `self.member`; returns its size.
+    fn build(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.member.clear();
+        let mut enc = flate2::write::GzEncoder::new(std::mem::take(&mut self.member), self.level);
+        enc.write_all(bytes)?;
+        self.member = enc.finish()?;
+        self.member_input = bytes.len();
+        self.ratio = self.member.len() as f64 / bytes.len().max(1) as f64;
+        Ok(self.member.len())
     }
 
     /// Compressed bytes in the file: what `max_size` is compared against.
@@ -98,6 +163,44 @@ impl GzLiveFile {
     pub fn file(&self) -> &File {
         &self.file
     }
+}
+
+/// Members built at most while looking for the cut under `max_size`.
+const MAX_FIT_TRIES: usize = 8;
+
+/// The next cut (end of a line) to try, strictly between `fits` and
+/// `too_big`: where `ratio` says `room` ends, moved inside the bracket;
+/// `None` when no line ends inside it.
+fn guess_cut(bytes: &[u8], room: u64, ratio: f64, fits: usize, too_big: usize) -> Option<usize> {
+    // Compressed size is not linear in input: aim a little short.
+    let aim = ((room as f64 / ratio.max(1e-3)) * 0.97).min(bytes.len() as f64) as usize;
+    let cut = if aim >= bytes.len() {
+        bytes.len()
+    } else {
+        bytes[..aim]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1)
+    };
+    let cut = if cut <= fits {
+        line_end(bytes, fits)
+    } else if cut >= too_big {
+        bytes[..too_big.min(bytes.len() + 1) - 1]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1)
+    } else {
+        cut
+    };
+    (cut > fits && cut < too_big).then_some(cut)
+}
+
+/// The end of the line that starts at `from` (or the end of `bytes`).
+fn line_end(bytes: &[u8], from: usize) -> usize {
+    bytes[from..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(bytes.len(), |i| from + i + 1)
 }
 
 /// Cut everything from the first incomplete gzip member to the end of the
@@ -397,5 +500,76 @@ mod tests {
         std::fs::write(&path, &content).unwrap();
         assert_eq!(repair_torn_tail(&path).unwrap(), (member.len() / 2) as u64);
         assert_eq!(multi_decode(&path), b"foreign line\n");
+    }
+
+    /// Lines of varied, poorly compressible text, so sizes move with input.
+    fn noisy_lines(n: usize) -> Vec<u8> {
+        let mut v = Vec::new();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for i in 0..n {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            writeln!(v, "line {i:05} {x:016x} {:x}", x.rotate_left(29)).unwrap();
+        }
+        v
+    }
+
+    #[test]
+    fn append_within_keeps_the_file_under_the_limit_cutting_between_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("web.log.gz");
+        let mut live = GzLiveFile::open(&path, 6).unwrap();
+        let data = noisy_lines(2000);
+        let max = 4000;
+        let mut taken_total = 0;
+        let mut files = 0;
+        while taken_total < data.len() {
+            let taken = live.append_within(&data[taken_total..], Some(max)).unwrap();
+            if taken == 0 {
+                // Full: what a rotation does, a new empty file.
+                assert!(
+                    live.len() <= max && live.len() > max - 200,
+                    "{}",
+                    live.len()
+                );
+                std::fs::rename(&path, dir.path().join(format!("old{files}.gz"))).unwrap();
+                files += 1;
+                live = GzLiveFile::open(&path, 6).unwrap();
+                continue;
+            }
+            assert_eq!(data[taken_total + taken - 1], b'\n', "cut inside a line");
+            taken_total += taken;
+            assert!(live.len() <= max, "{} > {max}", live.len());
+        }
+        assert!(files >= 3, "{files} rotations for {} bytes", data.len());
+        let mut back = Vec::new();
+        for i in 0..files {
+            back.extend(multi_decode(&dir.path().join(format!("old{i}.gz"))));
+        }
+        back.extend(multi_decode(&path));
+        assert_eq!(back, data);
+    }
+
+    #[test]
+    fn append_within_puts_one_line_too_long_alone_in_an_empty_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("web.log.gz");
+        let mut live = GzLiveFile::open(&path, 6).unwrap();
+        let mut data = noisy_lines(300);
+        data.extend(noisy_lines(3));
+        let first = data.iter().position(|&b| b == b'\n').unwrap() + 1;
+        let long: Vec<u8> = data.iter().filter(|&&b| b != b'\n').copied().collect();
+        let mut batch = long.clone();
+        batch.push(b'\n');
+        batch.extend_from_slice(&data[..first]);
+        assert_eq!(
+            live.append_within(&batch, Some(100)).unwrap(),
+            long.len() + 1
+        );
+        assert!(live.len() > 100);
+        // The file is now full: the next line waits for a rotation.
+        assert_eq!(live.append_within(&data[..first], Some(100)).unwrap(), 0);
+        assert_eq!(live.append_within(&data[..first], None).unwrap(), first);
     }
 }

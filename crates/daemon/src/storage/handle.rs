@@ -24,6 +24,7 @@ use super::rotation::Clock;
 use super::state::StateStore;
 use super::writer::Writer;
 use crate::config::{Facilities, Facility};
+use crate::metrics::Metrics;
 
 /// Lines for one file, read together from one peer.
 #[derive(Debug)]
@@ -55,8 +56,10 @@ pub enum Command {
     /// rotate files (idle ones too) whose schedule has fired.
     Tick,
     /// Close every file and open again the ones that were open (SIGHUP): a
-    /// file moved away is recreated.
-    Reopen,
+    /// file moved away is recreated. With the reloaded facilities, each
+    /// file takes its facility's new settings now (a lowered `max_size`
+    /// rotates a file already past it) rather than at its next record.
+    Reopen(Option<Arc<Facilities>>),
     /// Start watching an existing live file found at start-up, so its
     /// schedule is checked (and an overdue rotation done) with no traffic.
     Track(PathBuf, Arc<Facility>),
@@ -124,6 +127,16 @@ impl Storage {
     /// starts the archiver and the writer threads. Only the writers read
     /// `clock`.
     pub fn start(settings: &StorageSettings, clock: Arc<dyn Clock>) -> io::Result<Storage> {
+        Storage::start_with(settings, clock, Metrics::default())
+    }
+
+    /// Like [`Storage::start`], counting writes, rotations, compressions,
+    /// retention and syncs in `metrics`.
+    pub fn start_with(
+        settings: &StorageSettings,
+        clock: Arc<dyn Clock>,
+        metrics: Metrics,
+    ) -> io::Result<Storage> {
         if !settings.workdir.is_dir() {
             DirBuilder::new()
                 .recursive(true)
@@ -135,15 +148,18 @@ impl Storage {
         let archiver = Archiver::start(settings.format, settings.level, {
             let keep = keep.clone();
             let errors = crate::ratelimit::RateLimiter::default();
-            move |done| retain(&keep, &done, &errors)
+            let metrics = metrics.clone();
+            move |done| {
+                let app = app_of(&done.src);
+                if let Some(took) = done.compressed_in {
+                    metrics.compressed(app, took);
+                }
+                metrics.retention_deleted(app, retain(&keep, &done, &errors));
+            }
         })?;
-        let housekeeping = Arc::new(Housekeeping::new(
-            clock,
-            state,
-            archiver,
-            keep,
-            settings.level,
-        ));
+        let mut housekeeping = Housekeeping::new(clock, state, archiver, keep, settings.level);
+        housekeeping.metrics = metrics;
+        let housekeeping = Arc::new(housekeeping);
         let shards = settings.shards.max(1);
         // Each writer gets an equal share of the open-file bound.
         let max_open = settings.max_open_files.div_ceil(shards).max(1);
@@ -318,6 +334,23 @@ impl StorageHandle {
     pub fn stats(&self) -> &WriterStats {
         &self.stats
     }
+
+    /// Commands waiting in the writers' queues, all writers together.
+    pub fn queue_depth(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|tx| tx.max_capacity() - tx.capacity())
+            .sum()
+    }
+}
+
+/// The app a rotated file belongs to: the name of its directory.
+fn app_of(rotated: &Path) -> &str {
+    rotated
+        .parent()
+        .and_then(Path::file_name)
+        .and_then(|n| n.to_str())
+        .unwrap_or("")
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use super::retention::{parse_rotated_name, prune};
 use super::rotation::Clock;
 use super::state::StateStore;
 use crate::config::Facility;
+use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
 
 /// What every writer shares: the clock, the persisted start times and the
@@ -32,6 +33,8 @@ pub(super) struct Housekeeping {
     /// Rotated files the archiver's queue had no room for: offered again on
     /// every tick, so they are compressed now rather than at the next start.
     deferred: Mutex<Vec<(PathBuf, bool)>>,
+    /// Where rotations, syncs and writes are counted.
+    pub(super) metrics: Metrics,
 }
 
 impl Housekeeping {
@@ -51,6 +54,7 @@ impl Housekeeping {
             level,
             errors: RateLimiter::default(),
             deferred: Mutex::default(),
+            metrics: Metrics::default(),
         }
     }
 
@@ -187,16 +191,21 @@ impl Housekeeping {
 
 /// Retention after an archive job: keep the newest `backup_count` backups
 /// of the live file the rotated file belongs to. Files of live files no
-/// configured facility names (unknown `keep`) are left alone.
-pub(super) fn retain(keep: &Mutex<HashMap<PathBuf, usize>>, done: &Archived, errors: &RateLimiter) {
+/// configured facility names (unknown `keep`) are left alone. Returns how
+/// many backups were deleted.
+pub(super) fn retain(
+    keep: &Mutex<HashMap<PathBuf, usize>>,
+    done: &Archived,
+    errors: &RateLimiter,
+) -> usize {
     let (Some(dir), Some(name)) = (
         done.src.parent(),
         done.src.file_name().and_then(|n| n.to_str()),
     ) else {
-        return;
+        return 0;
     };
     let Some(parsed) = parse_rotated_name(name) else {
-        return;
+        return 0;
     };
     // A gzip backup may belong to a `compress_on_write` live file, whose
     // name keeps the `.gz` the backup's name moves to the end.
@@ -212,12 +221,16 @@ pub(super) fn retain(keep: &Mutex<HashMap<PathBuf, usize>>, done: &Archived, err
             .find_map(|live| keep.get(&dir.join(live)).map(|n| (live, *n)))
     };
     let Some((live, n)) = found else {
-        return;
+        return 0;
     };
-    if let Err(e) = prune(dir, live, n) {
-        let v = errors.check("retention_failed");
-        if v.log {
-            tracing::error!(dir = %dir.display(), live, error = %e, reason = "retention_failed", suppressed = v.suppressed, "cannot delete expired backups");
+    match prune(dir, live, n) {
+        Ok(deleted) => deleted.len(),
+        Err(e) => {
+            let v = errors.check("retention_failed");
+            if v.log {
+                tracing::error!(dir = %dir.display(), live, error = %e, reason = "retention_failed", suppressed = v.suppressed, "cannot delete expired backups");
+            }
+            0
         }
     }
 }

@@ -18,6 +18,7 @@ use super::gzlive::{GzLiveFile, repair_torn_tail};
 use super::housekeeping::Housekeeping;
 use super::rotation::{Reason, rotate_file};
 use crate::config::Facility;
+use crate::metrics::FacilityCounters;
 
 /// An open live file: plain, or gzip written in members (`compress_on_write`).
 pub(super) enum Sink {
@@ -62,6 +63,8 @@ pub(super) struct LiveFile {
     /// When the file was last written: the least recently used open file
     /// is closed first, and an idle one is closed on a tick.
     pub(super) last_used: Instant,
+    /// The facility's written counters, looked up on the first write.
+    pub(super) counters: Option<FacilityCounters>,
 }
 
 impl LiveFile {
@@ -81,6 +84,7 @@ impl LiveFile {
             fire_cache: None,
             retry_write_at: None,
             last_used: Instant::now(),
+            counters: None,
         }
     }
 
@@ -159,6 +163,7 @@ pub(super) fn rotate(path: &Path, live: &mut LiveFile, reason: Reason, hk: &Hous
     match rotate_file(path, &started) {
         Ok(rotated) => {
             tracing::info!(path = %path.display(), rotated = %rotated.display(), reason = reason.as_str(), "rotated log file");
+            hk.metrics.rotated(&live.facility.app);
             hk.set_keep(path, &live.facility);
             hk.archive(rotated, !is_gz(path));
             live.size = 0;
@@ -185,11 +190,16 @@ pub(super) fn rotate(path: &Path, live: &mut LiveFile, reason: Reason, hk: &Hous
 /// OS but may not be on disk.
 pub(super) fn sync(path: &Path, live: &mut LiveFile, hk: &Housekeeping) -> bool {
     let mut ok = true;
-    if let Some(sink) = &live.sink
-        && let Err(e) = sink.file().sync_data()
-    {
-        hk.report("sync_failed", path, &e, "cannot sync log file");
-        ok = false;
+    if let Some(sink) = &live.sink {
+        let started = Instant::now();
+        let synced = sink.file().sync_data();
+        if live.facility.fsync {
+            hk.metrics.fsynced(started.elapsed());
+        }
+        if let Err(e) = synced {
+            hk.report("sync_failed", path, &e, "cannot sync log file");
+            ok = false;
+        }
     }
     live.unsynced = false;
     ok
@@ -238,18 +248,24 @@ pub(super) fn open_sink(path: &Path, live: &mut LiveFile, hk: &Housekeeping) -> 
 }
 
 /// Writes the first `len` bytes of `live.pending` (whole lines), opening
-/// the file first if needed.
+/// the file first if needed, and returns how many are now in the file.
+///
+/// A plain file takes all `len` (the caller has cut them to `max_size`); a
+/// `.gz` file takes, as one member, the longest prefix whose member keeps it
+/// within `limit` (0 when it must rotate first; see
+/// [`GzLiveFile::append_within`]).
 ///
 /// On failure returns how many of those bytes are now in the file: always
 /// whole lines, so the caller drops exactly those from `pending` and keeps
-/// the rest. A `.gz` file takes a batch as one member or not at all (a
-/// partial member is cut by [`GzLiveFile::append_batch`]), so it reports 0.
+/// the rest. A `.gz` file takes a member whole or not at all (a partial
+/// member is cut again), so it reports 0.
 pub(super) fn write_prefix(
     path: &Path,
     live: &mut LiveFile,
     hk: &Housekeeping,
     len: usize,
-) -> Result<(), (usize, io::Error)> {
+    limit: Option<u64>,
+) -> Result<usize, (usize, io::Error)> {
     if live.sink.is_none() {
         open_sink(path, live, hk).map_err(|e| (0, e))?;
     }
@@ -278,11 +294,12 @@ pub(super) fn write_prefix(
             }
         }
         Sink::Gz(gz) => {
-            gz.append_batch(data).map_err(|e| (0, e))?;
+            let taken = gz.append_within(data, limit).map_err(|e| (0, e))?;
             live.size = gz.len();
+            return Ok(taken);
         }
     }
-    Ok(())
+    Ok(len)
 }
 
 /// After a write stopped `off` bytes into `data` (disk full), cut the file

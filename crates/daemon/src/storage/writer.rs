@@ -20,7 +20,7 @@ use super::handle::{Command, WriteBatch, WriterStats};
 use super::housekeeping::Housekeeping;
 use super::live::{LiveFile, is_gz, load, repair_once, retry_can_help, rotate, sync, write_prefix};
 use super::rotation::{Reason, RotationPolicy};
-use crate::config::Facility;
+use crate::config::{Facilities, Facility};
 
 /// A writer round takes at most about this many bytes from its queue
 /// before writing; a file holds no more than this below `flush_every`.
@@ -79,7 +79,7 @@ impl Writer {
                         }
                     }
                     Command::Tick => tick = true,
-                    Command::Reopen => self.reopen(),
+                    Command::Reopen(facilities) => self.reopen(facilities.as_deref()),
                     Command::Track(path, facility) => self.track(path, facility),
                     Command::Shutdown(ack) => {
                         stop = Some(ack);
@@ -188,8 +188,19 @@ impl Writer {
     }
 
     /// SIGHUP: close every file and reopen those that were open, so a file
-    /// moved away is recreated now rather than at the next record.
-    fn reopen(&mut self) {
+    /// moved away is recreated now rather than at the next record; files
+    /// take their facility's reloaded settings, and any now past its
+    /// `max_size` rotates.
+    fn reopen(&mut self, facilities: Option<&Facilities>) {
+        if let Some(facilities) = facilities {
+            for live in self.files.values_mut() {
+                let (app, name) = (&live.facility.app, &live.facility.name);
+                // A facility gone from the file keeps its old settings.
+                if let Some(f) = facilities.get(app, name) {
+                    live.facility = f.clone();
+                }
+            }
+        }
         self.flush_all(true, false);
         self.sync_all();
         let hk = self.hk.clone();
@@ -200,6 +211,7 @@ impl Writer {
                 hk.report("reopen_failed", path, &e, "cannot reopen log file");
             }
         }
+        self.rotate_idle();
     }
 
     /// Writes the files that are due. `force`: everything pending (a tick);
@@ -270,10 +282,11 @@ impl Writer {
                 }
                 continue;
             }
-            let result = write_prefix(path, live, &hk, len);
+            let limit = live.facility.max_size.filter(|_| !unlimited);
+            let result = write_prefix(path, live, &hk, len, limit);
             live.last_used = now;
             let (written, error) = match result {
-                Ok(()) => (len, None),
+                Ok(n) => (n, None),
                 Err((kept, e)) => (kept, Some(e)),
             };
             if written > 0 {
@@ -283,6 +296,10 @@ impl Writer {
                 self.stats
                     .records_written
                     .fetch_add(records, Ordering::Relaxed);
+                let facility = &live.facility;
+                live.counters
+                    .get_or_insert_with(|| hk.metrics.facility(&facility.app, &facility.name))
+                    .written(records, written as u64);
             }
             let more = !live.pending.is_empty();
             match error {
@@ -554,7 +571,9 @@ mod tests {
             let archiver = Archiver::start(format, 1, {
                 let keep = keep.clone();
                 let errors = crate::ratelimit::RateLimiter::default();
-                move |done| retain(&keep, &done, &errors)
+                move |done| {
+                    retain(&keep, &done, &errors);
+                }
             })
             .unwrap();
             let hk = Arc::new(Housekeeping::new(
@@ -574,7 +593,9 @@ mod tests {
             let archiver = Archiver::start(CompressFormat::Gzip, 1, {
                 let keep = old.keep.clone();
                 let errors = crate::ratelimit::RateLimiter::default();
-                move |done| retain(&keep, &done, &errors)
+                move |done| {
+                    retain(&keep, &done, &errors);
+                }
             })
             .unwrap();
             let hk = Arc::new(Housekeeping::new(
@@ -850,7 +871,7 @@ mod tests {
         fx.write(&path, &f, "a\n");
         let moved = fx.live("moved.log");
         std::fs::rename(&path, &moved).unwrap();
-        fx.writer.reopen();
+        fx.writer.reopen(None);
         assert!(path.exists());
         fx.write(&path, &f, "b\n");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "b\n");

@@ -117,6 +117,11 @@ impl Daemon {
         rest.split_whitespace().next().unwrap().parse().unwrap()
     }
 
+    /// The address of the Prometheus endpoint (`[metrics] listen`).
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.listening("metrics")
+    }
+
     /// Everything the daemon has written to stderr so far.
     pub fn output(&self) -> String {
         self.output.lock().unwrap().join("\n")
@@ -428,16 +433,44 @@ pub fn file_names(dir: &Path) -> Vec<String> {
 /// The contents of a log file, decompressed by its extension (`.gz` as a
 /// multi-member stream, `.xz`, `.bz2`).
 pub fn read_log(path: &Path) -> String {
-    let file = std::fs::File::open(path).unwrap();
+    try_read_log(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// [`read_log`] that returns the error, for a file that may be caught
+/// mid-write (a `.gz` member half appended).
+pub fn try_read_log(path: &Path) -> std::io::Result<String> {
+    let file = std::fs::File::open(path)?;
     let mut out = String::new();
     match path.extension().and_then(|e| e.to_str()) {
         Some("gz") => flate2::read::MultiGzDecoder::new(file).read_to_string(&mut out),
         Some("xz") => liblzma::read::XzDecoder::new(file).read_to_string(&mut out),
         Some("bz2") => bzip2::read::BzDecoder::new(file).read_to_string(&mut out),
         _ => BufReader::new(file).read_to_string(&mut out),
-    }
-    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    out
+    }?;
+    Ok(out)
+}
+
+/// The `loghog` binary of this workspace, built (or found up to date) once
+/// beside `loghogd`, so the tests never run old code.
+pub fn loghog_bin() -> &'static Path {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let daemon = PathBuf::from(env!("CARGO_BIN_EXE_loghogd"));
+        let profile_dir = daemon.parent().unwrap();
+        let target_dir = profile_dir.parent().unwrap();
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(["build", "-q", "-p", "loghog-cli", "--bin", "loghog"])
+            .arg("--manifest-path")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.toml"))
+            .arg("--target-dir")
+            .arg(target_dir);
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build for loghog");
+        assert!(status.success(), "building loghog failed");
+        profile_dir.join("loghog")
+    })
 }
 
 /// Whether `tool` can be run (for checks with the standard tools).
