@@ -112,3 +112,47 @@ def test_replay_protection_from_python(start_daemon, make_logger):
     assert plain.last_rejection == "unprotected"
     assert protected.rejected == 0
     assert bodies(read_lines(daemon.log("guarded/root.log"))) == ["INFO - one", "INFO - two"]
+
+
+FORKING_ACK_APP = r"""
+import logging, os, sys
+from loghog import LoghogHandler
+
+port = int(sys.argv[1])
+handler = LoghogHandler("test-app", "127.0.0.1", port, ack=True, max_buffer_size=1000)
+handler.flush_timeout = 20.0
+handler.setFormatter(logging.Formatter("%(message)s"))
+log = logging.getLogger("app")
+log.addHandler(handler)
+log.setLevel(logging.INFO)
+log.info("parent before fork")
+handler.flush()
+
+children = []
+for worker in range(4):
+    pid = os.fork()
+    if pid == 0:
+        for i in range(200):
+            log.info("worker %d line %d", worker, i)
+        handler.flush()
+        os._exit(0 if (handler.delivered, handler.dropped) == (200, 0) else 3)
+    children.append(pid)
+for pid in children:
+    _, status = os.waitpid(pid, 0)
+    assert status == 0, status
+"""
+
+
+def test_pre_fork_workers_each_get_a_session_of_their_own(daemon):
+    # Workers inherit their parent's memory: were the session id drawn from
+    # it, they would share one, and the daemon would take one worker's
+    # records for another's resends and skip them.
+    from conftest import run_python
+
+    done = run_python(FORKING_ACK_APP, daemon.tcp_port)
+    assert done.returncode == 0, done.stderr
+    got = bodies(read_lines(daemon.log("test-app/root.log")))
+    assert len(got) == 1 + 4 * 200, len(got)
+    for worker in range(4):
+        lines = [b for b in got if b.startswith("worker %d " % worker)]
+        assert lines == ["worker %d line %d" % (worker, i) for i in range(200)]

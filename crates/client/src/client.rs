@@ -18,7 +18,7 @@ use rustls::ClientConfig;
 use crate::acked::AckSettings;
 use crate::error::ClientError;
 use crate::queue::Shared;
-use crate::record::{Encoder, FrameEncoder, ReplayNonce, machine_hostname, now_stamp};
+use crate::record::{Encoder, FrameEncoder, ReplayNonce, machine_hostname, now_stamp, random_id};
 use crate::sender::Sender;
 use crate::tls::tls_config;
 use crate::transport::{Endpoint, Transport};
@@ -265,7 +265,7 @@ impl ClientBuilder {
             max_records: self.max_buffer_size,
             print_debug: self.print_debug,
             ack: self.ack.then(|| AckSettings {
-                session: fastrand::u128(..).to_le_bytes(),
+                session: random_id().to_le_bytes(),
                 timeout: self.ack_timeout,
             }),
         };

@@ -48,7 +48,7 @@ impl ReplayNonce {
     /// A random nonce, numbering from 1.
     pub(crate) fn random() -> ReplayNonce {
         ReplayNonce {
-            nonce: format!("{:032x}", fastrand::u128(..)),
+            nonce: format!("{:032x}", random_id()),
             next: AtomicI64::new(1),
         }
     }
@@ -120,6 +120,25 @@ impl FrameEncoder {
         let (stamp, nsecs) = now_stamp();
         self.encode(module, body, stamp, nsecs, out);
     }
+}
+
+/// 128 random bits for a session id or a nonce, fresh in every process:
+/// from the kernel, so that pre-fork workers (which inherit their parent's
+/// user-space random state) never share one. Should /dev/urandom be
+/// unreadable, the generator is mixed with the process id and the clock.
+pub(crate) fn random_id() -> u128 {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .is_ok()
+    {
+        return u128::from_le_bytes(bytes);
+    }
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    fastrand::u128(..) ^ nanos ^ (u128::from(std::process::id()) << 96)
 }
 
 /// The current time as the wire wants it: seconds and nanoseconds.
