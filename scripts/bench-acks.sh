@@ -41,6 +41,7 @@ filename = loghogd.log
 listen_ipv4 = 127.0.0.1:0
 listen_ipv6 =
 CONF
+: >"$work/stderr"
 "$BIN/loghogd" -c "$work/loghogd.conf" 2>"$work/stderr" &
 pid=$!
 port=
