@@ -24,14 +24,9 @@ pub struct Acks {
     claim: Claim,
     /// Sequence number of the next data frame.
     next: u64,
-    /// Frames numbered below this were written before: skipped (only a
-    /// client that numbers its frames wrongly can send them).
-    resume: u64,
     /// `next` when the current round began.
     round_start: u64,
     rejected: Vec<(u64, String)>,
-    /// Resent records skipped on this connection.
-    skipped: u64,
 }
 
 /// Why a hello did not open a v2 exchange.
@@ -66,27 +61,22 @@ impl Acks {
                 claim,
                 // The client sends the records from `resume` on: it waits
                 // for the welcome when it has records to resend, and with
-                // none, `resume` is its own next number.
+                // none, `resume` is its own next number. So a record
+                // written before is never sent again: that is how a resend
+                // is written once.
                 next: resume,
-                resume,
                 round_start: resume,
                 rejected: Vec::new(),
-                skipped: 0,
             },
             welcome,
         ))
     }
 
-    /// Numbers the next data frame; None when it is a resent record that is
-    /// already written (the caller skips it without decoding it).
-    pub fn number(&mut self) -> Option<u64> {
+    /// Numbers the next data frame.
+    pub fn number(&mut self) -> u64 {
         let seq = self.next;
         self.next += 1;
-        if seq < self.resume {
-            self.skipped += 1;
-            return None;
-        }
-        Some(seq)
+        seq
     }
 
     /// Records that frame `seq` was refused, for the round's ack.
@@ -113,11 +103,6 @@ impl Acks {
     /// Resolves when a newer connection has claimed this session.
     pub async fn superseded(&self) {
         self.claim.superseded().cancelled().await;
-    }
-
-    /// Resent records skipped on this connection so far.
-    pub fn skipped(&self) -> u64 {
-        self.skipped
     }
 }
 

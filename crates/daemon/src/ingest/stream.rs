@@ -257,9 +257,8 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                     router
                         .rejects()
                         .report(peer, error.reason(), &format!("{error}; skipped"));
-                    if let Some(a) = acks.as_mut()
-                        && let Some(seq) = a.number()
-                    {
+                    if let Some(a) = acks.as_mut() {
+                        let seq = a.number();
                         a.reject(seq, error.reason());
                     }
                     pos += consumed;
@@ -303,8 +302,8 @@ async fn superseded(acks: Option<&Acks>) {
     }
 }
 
-/// One data frame: routed, or on a v2 connection numbered first (a resent
-/// record already written is skipped) and its rejection noted for the ack.
+/// One data frame: routed, on a v2 connection numbered first and its
+/// rejection noted for the ack.
 fn route(
     router: &Router,
     batch: &mut Batch,
@@ -316,9 +315,7 @@ fn route(
         router.route(batch, peer, frame);
         return;
     };
-    let Some(seq) = a.number() else {
-        return;
-    };
+    let seq = a.number();
     if let Err(reason) = router.route_checked(batch, peer, frame) {
         a.reject(seq, reason);
     }
@@ -388,9 +385,6 @@ async fn acknowledge<S: AsyncWrite + Unpin>(
         }
     }
     let reply = acks.finish_round();
-    if acks.skipped() > 0 {
-        tracing::debug!(peer = %peer, skipped = acks.skipped(), "resent records already written were skipped");
-    }
     match ack::send(stream, &reply).await {
         Ok(()) => true,
         Err(e) => {
