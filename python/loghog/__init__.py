@@ -13,6 +13,7 @@ import os
 import random
 import socket
 import ssl
+import sys
 import weakref
 
 from loghog._native import Sender as _Sender
@@ -78,6 +79,19 @@ class LoghogHandler(logging.handlers.SocketHandler):
       past it the oldest is dropped and counted in ``dropped``
     * ``print_debug``: print connection errors to stdout
 
+    Beyond 0.7, keyword arguments:
+
+    * ``ack``: acknowledged delivery (protocol v2, TCP/TLS): records are
+      kept until the server confirms them written (or refuses them, see
+      ``rejected``) and resent after a reconnect, written once; ``flush()``
+      and ``close()`` wait (bounded) for the acknowledgements, and records
+      given up on are counted in ``dropped`` and reported on stderr. A
+      server that does not answer gets plain v1 after 2 seconds.
+    * ``signature``: ``'md5'`` (the default, what every server checks) or
+      ``'sha256'`` (HMAC-SHA256; needs this version of loghogd)
+    * ``replay_protection``: with a secret, adds a nonce and a record number
+      under their own signature, for servers with ``replay_protection = yes``
+
     Like 0.7's, it is a ``logging.handlers.SocketHandler``; unlike it,
     ``emit()``, ``send()`` and ``close()`` never wait on the network beyond
     the ``flush_timeout``/``close_timeout`` bounds: the native sender does
@@ -109,6 +123,9 @@ class LoghogHandler(logging.handlers.SocketHandler):
     cacert = _Option("The CA certificate that must have signed the server's, or None.")
     max_buffer_size = _Option("Records held while the server is away; past it the oldest goes.")
     print_debug = _Option("True: connection errors are printed to stdout.")
+    ack = _Option("True: acknowledged delivery (protocol v2), resent until confirmed.")
+    signature = _Option("'md5' or 'sha256': the HMAC of signed records.")
+    replay_protection = _Option("True: signed records carry a nonce and a number.")
 
     def __init__(
         self,
@@ -122,6 +139,9 @@ class LoghogHandler(logging.handlers.SocketHandler):
         ssl_info=None,
         max_buffer_size=1024,
         print_debug=False,
+        ack=False,
+        signature="md5",
+        replay_protection=False,
     ):
         # Not SocketHandler.__init__: its attributes are set here, and the
         # 0.7 options are properties that build the native sender.
@@ -153,6 +173,9 @@ class LoghogHandler(logging.handlers.SocketHandler):
             cacert=cacert,
             max_buffer_size=max_buffer_size,
             print_debug=print_debug,
+            ack=ack,
+            signature=signature,
+            replay_protection=replay_protection,
         )
         _handlers.add(self)
 
@@ -188,8 +211,13 @@ class LoghogHandler(logging.handlers.SocketHandler):
     def _normalise(name, value):
         if name == "port":
             return int(value)
-        if name in ("use_stream", "compression", "print_debug"):
+        if name in ("use_stream", "compression", "print_debug", "ack", "replay_protection"):
             return bool(value)
+        if name == "signature":
+            value = str(value).lower()
+            if value not in ("md5", "sha256"):
+                raise ValueError("signature must be 'md5' or 'sha256', not %r" % value)
+            return value
         if name == "max_buffer_size":
             return int(value)
         if name == "hostname":
@@ -221,6 +249,9 @@ class LoghogHandler(logging.handlers.SocketHandler):
             o["cacert"],
             o["max_buffer_size"],
             o["print_debug"],
+            o["ack"],
+            o["signature"],
+            o["replay_protection"],
         )
         old, self._sender = self._sender, sender
         self._stale = False
@@ -298,6 +329,7 @@ class LoghogHandler(logging.handlers.SocketHandler):
             record.name,
             self.format(record),
             record.created,
+            o["signature"],
         )
 
     def makePickle(self, record):
@@ -366,7 +398,18 @@ class LoghogHandler(logging.handlers.SocketHandler):
         closes ``sock`` if the application made one (``createSocket()``)."""
         try:
             if self._sender is not None:
+                before = self._sender.dropped
                 self._sender.close(self.close_timeout)
+                given_up = self._sender.dropped - before
+                if given_up and self._options.get("ack"):
+                    # Acknowledged delivery promised to account for every
+                    # record: say so when some were not confirmed.
+                    sys.stderr.write(
+                        "loghog: %d record(s) for %s were not acknowledged within %ss "
+                        "and were given up (last error: %s)\n"
+                        % (given_up, self._sender.address, self.close_timeout,
+                           self._sender.last_error)
+                    )
         finally:
             sock, self.sock = self.sock, None
             try:
@@ -387,6 +430,17 @@ class LoghogHandler(logging.handlers.SocketHandler):
     def delivered(self):
         """Records this process has written to the server's socket."""
         return self._sender.delivered
+
+    @property
+    def rejected(self):
+        """With ``ack=True``: how many records the server refused."""
+        return self._sender.rejected[0]
+
+    @property
+    def last_rejection(self):
+        """With ``ack=True``: the server's reason for the last refused record
+        (``'unknown_app'``, ``'bad_signature'``...), or None."""
+        return self._sender.rejected[1]
 
     @property
     def pending(self):

@@ -26,6 +26,9 @@ class LoghogHandler(logging.handlers.SocketHandler):
     cacert: Optional[str]
     max_buffer_size: int
     print_debug: bool
+    ack: bool
+    signature: str
+    replay_protection: bool
     sock: Optional[socket.socket]
     def __init__(
         self,
@@ -39,6 +42,9 @@ class LoghogHandler(logging.handlers.SocketHandler):
         ssl_info: Optional[Mapping[str, str]] = None,
         max_buffer_size: int = 1024,
         print_debug: bool = False,
+        ack: bool = False,
+        signature: str = "md5",
+        replay_protection: bool = False,
     ) -> None: ...
     @property
     def flags(self) -> int: ...
@@ -55,6 +61,10 @@ class LoghogHandler(logging.handlers.SocketHandler):
     def dropped(self) -> int: ...
     @property
     def delivered(self) -> int: ...
+    @property
+    def rejected(self) -> int: ...
+    @property
+    def last_rejection(self) -> Optional[str]: ...
     @property
     def pending(self) -> int: ...
     @property

@@ -1,5 +1,5 @@
 from os import PathLike
-from typing import List, Optional, Union
+from typing import List, Optional, Tuple, Union
 
 _Path = Union[str, PathLike[str]]
 
@@ -17,6 +17,9 @@ class Sender:
         cacert: Optional[_Path],
         max_buffer_size: int,
         print_debug: bool,
+        ack: bool = False,
+        signature: str = "md5",
+        replay_protection: bool = False,
     ) -> None: ...
     def send(self, module: object, body: object, created: float) -> None: ...
     def send_frames(self, frames: bytes) -> int: ...
@@ -28,6 +31,8 @@ class Sender:
     def dropped(self) -> int: ...
     @property
     def delivered(self) -> int: ...
+    @property
+    def rejected(self) -> Tuple[int, Optional[str]]: ...
     @property
     def pending(self) -> int: ...
     @property
@@ -43,4 +48,5 @@ def encode_frame(
     module: object,
     body: object,
     created: float,
+    signature: str = "md5",
 ) -> bytes: ...

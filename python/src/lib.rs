@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use loghog_client::{Client, ClientBuilder, ClientError, Transport, tls_config};
+use loghog_client::{Client, ClientBuilder, ClientError, MacAlg, Transport, tls_config};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
@@ -49,7 +49,7 @@ impl Sender {
     /// Starts the background sender. Does not connect: the first record
     /// does. Raises ValueError when the TLS files cannot be used.
     #[new]
-    #[pyo3(signature = (app_name, host, port, stream, secret, compression, hostname, pemfile, cacert, max_buffer_size, print_debug))]
+    #[pyo3(signature = (app_name, host, port, stream, secret, compression, hostname, pemfile, cacert, max_buffer_size, print_debug, ack=false, signature="md5", replay_protection=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         app_name: String,
@@ -63,8 +63,19 @@ impl Sender {
         cacert: Option<PathBuf>,
         max_buffer_size: usize,
         print_debug: bool,
+        ack: bool,
+        signature: &str,
+        replay_protection: bool,
     ) -> PyResult<Self> {
+        if ack && !stream {
+            return Err(PyValueError::new_err(
+                "ack=True needs stream=True (UDP has no acknowledgements)",
+            ));
+        }
         let mut builder = Client::builder(app_name)
+            .ack(ack)
+            .signature(mac_alg(signature)?)
+            .replay_protection(replay_protection)
             .host(host)
             .port(port)
             .transport(if stream {
@@ -189,10 +200,17 @@ impl Sender {
         Ok(self.client()?.dropped())
     }
 
-    /// Records written to a socket by this process's sender.
+    /// Records written to a socket by this process's sender (with
+    /// `ack`, acknowledged by the server as written).
     #[getter]
     fn delivered(&self) -> PyResult<u64> {
         Ok(self.client()?.delivered())
+    }
+
+    /// With `ack`: records the server refused, and its last reason.
+    #[getter]
+    fn rejected(&self) -> PyResult<(u64, Option<String>)> {
+        Ok(self.client()?.rejected())
     }
 
     /// Records queued or being written.
@@ -278,7 +296,7 @@ impl Drop for Sender {
 /// The frame a sender with these options queues for one record: the same
 /// encoder (`loghog_client::FrameEncoder`), so the bytes are defined once.
 #[pyfunction]
-#[pyo3(signature = (app_name, hostname, secret, compression, module, body, created))]
+#[pyo3(signature = (app_name, hostname, secret, compression, module, body, created, signature="md5"))]
 #[allow(clippy::too_many_arguments)]
 fn encode_frame<'py>(
     py: Python<'py>,
@@ -289,8 +307,11 @@ fn encode_frame<'py>(
     module: &Bound<'py, PyAny>,
     body: &Bound<'py, PyAny>,
     created: f64,
+    signature: &str,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let mut builder = Client::builder(app_name).compression(compression);
+    let mut builder = Client::builder(app_name)
+        .compression(compression)
+        .signature(mac_alg(signature)?);
     if let Some(secret) = secret {
         builder = builder.secret(secret);
     }
@@ -352,6 +373,17 @@ fn split_created(created: f64) -> (i64, i64) {
     let secs = created.floor();
     let nsecs = ((created - secs) * 1e9) as i64;
     (secs as i64, nsecs.clamp(0, 999_999_999))
+}
+
+/// `signature='md5'` or `'sha256'`.
+fn mac_alg(name: &str) -> PyResult<MacAlg> {
+    match name.to_ascii_lowercase().as_str() {
+        "md5" => Ok(MacAlg::Md5),
+        "sha256" => Ok(MacAlg::Sha256),
+        _ => Err(PyValueError::new_err(format!(
+            "signature must be 'md5' or 'sha256', not {name:?}"
+        ))),
+    }
 }
 
 fn seconds(timeout: f64) -> PyResult<Duration> {

@@ -4,6 +4,8 @@
 //! `BLOCK_RECORDS` distinct records per connection, written again and
 //! again), so the measured cost is the transport's, not the encoder's. Each
 //! connection has its own thread and writes whole blocks in single writes.
+//! With `--ack` each connection opens with a v2 hello and the run ends
+//! when every record is acknowledged, so the rate is of records written.
 //! On a terminal a progress line (records sent, rate, elapsed) is redrawn
 //! in place on stderr; redirected, only the final report is printed.
 //! With `--syslog` the records are RFC 3164 lines over plain TCP instead of
@@ -17,6 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::Args;
 use loghog_client::Connection;
+use loghog_proto::v2::{Hello, ServerControl, take_server_frames};
 
 use crate::ConnectArgs;
 
@@ -125,6 +128,9 @@ impl Block {
 
 /// Runs `loghog bench`.
 pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    if args.syslog && args.connect.ack {
+        bail!("--ack and --syslog do not go together: syslog has no acknowledgements");
+    }
     let builder = args.connect.builder(&args.app);
     let endpoint = builder.endpoint().context("cannot set up the connection")?;
     let connections = args.connections;
@@ -152,7 +158,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
             block
         })
         .collect();
-    // Connect before the clock starts, too.
+    // Connect (and say hello) before the clock starts, too.
     let conns = (0..connections)
         .map(|c| {
             if args.syslog {
@@ -161,11 +167,16 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
                     .map(Sink::Syslog)
                     .with_context(|| format!("connection {c} to {}:{}", addr.0, addr.1));
             }
-            Connection::open(&endpoint)
-                .map(Sink::Frames)
-                .with_context(|| format!("connection {c} to {}", endpoint.display_addr()))
+            let mut conn = Connection::open(&endpoint)
+                .with_context(|| format!("connection {c} to {}", endpoint.display_addr()))?;
+            if args.connect.ack {
+                ack_hello(&mut conn, c).with_context(|| format!("connection {c}"))?;
+            }
+            Ok(Sink::Frames(conn))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let acked = args.connect.ack;
+    let rejected = Arc::new(AtomicU64::new(0));
     let sent = Arc::new(AtomicU64::new(0));
     let bytes = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicBool::new(false));
@@ -184,10 +195,23 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
             .zip(&per_conn)
             .enumerate()
             .map(|(c, ((conn, block), &count))| {
-                let (sent, bytes) = (sent.clone(), bytes.clone());
+                let (sent, bytes, rejected) = (sent.clone(), bytes.clone(), rejected.clone());
                 s.spawn(move || {
-                    drive(conn, block, count, rate_per_conn, &sent, &bytes)
-                        .with_context(|| format!("connection {c}"))
+                    let mut acks = acked.then(AckCount::default);
+                    drive(
+                        conn,
+                        block,
+                        count,
+                        rate_per_conn,
+                        &sent,
+                        &bytes,
+                        acks.as_mut(),
+                    )
+                    .with_context(|| format!("connection {c}"))?;
+                    if let Some(a) = acks {
+                        rejected.fetch_add(a.rejected, Ordering::Relaxed);
+                    }
+                    Ok(())
                 })
             })
             .collect();
@@ -217,6 +241,15 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
     println!("records/s: {:.0}", records as f64 / elapsed.max(1e-9));
     println!("MB/s: {:.1}", total_bytes as f64 / 1e6 / elapsed.max(1e-9));
     println!("cpu-seconds: {cpu:.3}");
+    if acked {
+        // Every record counted above was acknowledged before the clock
+        // stopped: written by the daemon, or refused.
+        println!("acknowledged: yes");
+        let refused = rejected.load(Ordering::SeqCst);
+        if refused > 0 {
+            bail!("the server refused {refused} record(s)");
+        }
+    }
     if let (Some(path), Some(lines)) = (&args.wait_file, args.expect_lines) {
         wait_for_lines(path, lines, Duration::from_secs(args.wait_timeout))?;
         let end_to_end = start.elapsed().as_secs_f64();
@@ -248,6 +281,7 @@ fn drive(
     rate: Option<f64>,
     sent: &AtomicU64,
     bytes: &AtomicU64,
+    mut acks: Option<&mut AckCount>,
 ) -> anyhow::Result<()> {
     let start = Instant::now();
     // With a rate, write about 10 ms worth at a time.
@@ -269,6 +303,13 @@ fn drive(
             conn.write_stream(block.prefix(n)).context("write")?;
         }
         done += n as u64;
+        if let Some(a) = acks.as_deref_mut() {
+            // Keep a bounded window of records unacknowledged.
+            while done - a.upto > ACK_WINDOW {
+                a.read(&mut conn, Duration::from_millis(50))?;
+            }
+            a.read(&mut conn, Duration::ZERO)?;
+        }
         sent.fetch_add(n as u64, Ordering::Relaxed);
         bytes.fetch_add(block.ends[n - 1] as u64, Ordering::Relaxed);
         if let Some(r) = rate {
@@ -279,11 +320,84 @@ fn drive(
             }
         }
     }
+    if let Some(a) = acks {
+        let deadline = Instant::now() + ACK_DEADLINE;
+        while a.upto < count {
+            if Instant::now() >= deadline {
+                bail!(
+                    "{} of {count} records acknowledged after {ACK_DEADLINE:?}",
+                    a.upto
+                );
+            }
+            a.read(&mut conn, Duration::from_millis(50))?;
+        }
+    }
     conn.shutdown();
     if udp_errors > 0 {
         eprintln!("loghog: {udp_errors} datagram(s) refused");
     }
     Ok(())
+}
+
+/// Records written but not yet acknowledged, at most, per connection.
+const ACK_WINDOW: u64 = 4 * BLOCK_RECORDS as u64;
+/// How long the last acknowledgements may take once everything is sent.
+const ACK_DEADLINE: Duration = Duration::from_secs(120);
+
+/// What one `--ack` connection has been told.
+#[derive(Default)]
+struct AckCount {
+    /// Records acknowledged (sequence numbers start at 0).
+    upto: u64,
+    rejected: u64,
+    inbox: Vec<u8>,
+}
+
+impl AckCount {
+    fn read(&mut self, conn: &mut Sink, wait: Duration) -> anyhow::Result<()> {
+        let Sink::Frames(conn) = conn else {
+            bail!("acknowledgements need LogHog frames, not syslog lines");
+        };
+        conn.read_into(&mut self.inbox, wait).context("read acks")?;
+        for c in take_server_frames(&mut self.inbox)? {
+            if let ServerControl::Ack { upto, rejected } = c {
+                self.upto = upto;
+                self.rejected += rejected.len() as u64;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Opens the v2 exchange on a fresh connection (session from the clock,
+/// the process and the connection's index; records numbered from 0) and
+/// waits for the welcome.
+fn ack_hello(conn: &mut Connection, index: u64) -> anyhow::Result<()> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let id = nanos ^ (u128::from(std::process::id()) << 64) ^ (u128::from(index) << 96);
+    let mut out = Vec::new();
+    Hello {
+        session: id.to_le_bytes(),
+        seq: 0,
+    }
+    .encode(&mut out);
+    conn.write_stream(&out).context("write hello")?;
+    let mut inbox = Vec::new();
+    let deadline = Instant::now() + loghog_client::DEFAULT_ACK_TIMEOUT;
+    while Instant::now() < deadline {
+        conn.read_into(&mut inbox, Duration::from_millis(50))
+            .context("read welcome")?;
+        if let Some(ServerControl::Welcome { resume: 0, .. }) =
+            take_server_frames(&mut inbox)?.first()
+        {
+            return Ok(());
+        }
+    }
+    bail!(
+        "the server did not answer the acknowledgement hello (a v1 server, or acknowledgements = no)"
+    )
 }
 
 /// How often the progress line is redrawn.

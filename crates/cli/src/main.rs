@@ -63,6 +63,13 @@ pub(crate) struct ConnectArgs {
     /// Sign each record with HMAC-MD5 under this secret.
     #[arg(long)]
     secret: Option<String>,
+    /// With --secret: the MAC, md5 (v1, the default) or sha256.
+    #[arg(long, default_value = "md5", value_parser = ["md5", "sha256"], requires = "secret")]
+    signature: String,
+    /// With --secret: add a nonce and a record number under their own
+    /// signature, so a server with replay_protection = yes refuses replays.
+    #[arg(long, requires = "secret")]
+    replay_protection: bool,
     /// TLS: the client PEM file (private key and certificate).
     #[arg(long, requires = "ca")]
     pem: Option<PathBuf>,
@@ -72,6 +79,11 @@ pub(crate) struct ConnectArgs {
     /// The hostname field of each record (default: this machine's name).
     #[arg(long)]
     hostname: Option<String>,
+    /// Acknowledged delivery (protocol v2): wait for the server to confirm
+    /// each record written or say why it refused it. Falls back to v1
+    /// against a server that does not answer.
+    #[arg(long, conflicts_with = "udp")]
+    ack: bool,
 }
 
 impl ConnectArgs {
@@ -81,9 +93,18 @@ impl ConnectArgs {
             .host(&self.host)
             .port(self.port)
             .datagram(self.udp)
-            .compression(self.compress);
+            .compression(self.compress)
+            .ack(self.ack);
         if let Some(secret) = &self.secret {
-            b = b.secret(secret);
+            let mac = if self.signature == "sha256" {
+                loghog_client::MacAlg::Sha256
+            } else {
+                loghog_client::MacAlg::Md5
+            };
+            b = b
+                .secret(secret)
+                .signature(mac)
+                .replay_protection(self.replay_protection);
         }
         if let (Some(pem), Some(ca)) = (&self.pem, &self.ca) {
             b = b.tls(pem, ca);

@@ -3,7 +3,9 @@
 //!
 //! Unlike a logger inside an application, the command must not lose
 //! anything silently: it waits (bounded by --timeout) whenever the buffer
-//! fills, and exits non-zero if anything was not delivered.
+//! fills, and exits non-zero if anything was not delivered. With `--ack`
+//! it waits for the server's acknowledgements and also exits non-zero when
+//! the server refused a record, with the server's reason.
 use std::io::BufRead;
 use std::time::Duration;
 
@@ -102,6 +104,11 @@ pub(crate) fn run(args: &SendArgs) -> anyhow::Result<()> {
     let dropped = client.dropped();
     if dropped > 0 {
         bail!("{dropped} record(s) were dropped before they could be sent to {target}");
+    }
+    // Only known with --ack: a v1 server drops refused records silently.
+    if let (refused @ 1.., reason) = client.rejected() {
+        let reason = reason.unwrap_or_else(|| "no reason given".into());
+        bail!("{target} refused {refused} record(s): reason={reason}");
     }
     Ok(())
 }

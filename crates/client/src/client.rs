@@ -12,12 +12,13 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use loghog_proto::{HEADER_LEN, encode_frame};
+use loghog_proto::{HEADER_LEN, MacAlg, encode_frame};
 use rustls::ClientConfig;
 
+use crate::acked::AckSettings;
 use crate::error::ClientError;
 use crate::queue::Shared;
-use crate::record::{Encoder, FrameEncoder, machine_hostname, now_stamp};
+use crate::record::{Encoder, FrameEncoder, ReplayNonce, machine_hostname, now_stamp, random_id};
 use crate::sender::Sender;
 use crate::tls::tls_config;
 use crate::transport::{Endpoint, Transport};
@@ -44,7 +45,15 @@ pub struct ClientBuilder {
     connect_timeout: Duration,
     write_timeout: Duration,
     drop_timeout: Duration,
+    ack: bool,
+    ack_timeout: Duration,
+    mac: MacAlg,
+    replay_protection: bool,
 }
+
+/// The default wait for a server's answer to the acknowledgement hello
+/// before falling back to v1.
+pub const DEFAULT_ACK_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl ClientBuilder {
     /// A builder for application `app` (a section of the server's
@@ -65,6 +74,10 @@ impl ClientBuilder {
             connect_timeout: Duration::from_secs(5),
             write_timeout: Duration::from_secs(10),
             drop_timeout: Duration::from_secs(2),
+            ack: false,
+            ack_timeout: DEFAULT_ACK_TIMEOUT,
+            mac: MacAlg::Md5,
+            replay_protection: false,
         }
     }
 
@@ -99,6 +112,23 @@ impl ClientBuilder {
     /// Signs every record with HMAC-MD5 under this secret.
     pub fn secret(mut self, secret: impl AsRef<[u8]>) -> Self {
         self.secret = Some(secret.as_ref().to_vec());
+        self
+    }
+
+    /// Which HMAC signs, with a secret: MD5 (the default, what v1 servers
+    /// check) or SHA-256 (the message then says `"mac": "sha256"`; needs a
+    /// server that knows it).
+    pub fn signature(mut self, mac: MacAlg) -> Self {
+        self.mac = mac;
+        self
+    }
+
+    /// With a secret: adds to each signed record a nonce (random per
+    /// client) and an increasing number under a signature of their own, so
+    /// a server with `replay_protection = yes` refuses replays. A v1
+    /// server ignores the extra fields.
+    pub fn replay_protection(mut self, yes: bool) -> Self {
+        self.replay_protection = yes;
         self
     }
 
@@ -153,6 +183,23 @@ impl ClientBuilder {
         self
     }
 
+    /// Acknowledged delivery (protocol v2, streams only): records are held
+    /// until the server says they are written (or refused, with a reason),
+    /// and resent after a reconnect; the server writes each once. `flush`
+    /// and `close` then wait for acknowledgements. A server that does not
+    /// answer (a v1 server) gets plain v1 after `ack_timeout`.
+    pub fn ack(mut self, yes: bool) -> Self {
+        self.ack = yes;
+        self
+    }
+
+    /// How long a new connection waits for the server's answer to the
+    /// acknowledgement hello before sending as v1 (2 s).
+    pub fn ack_timeout(mut self, timeout: Duration) -> Self {
+        self.ack_timeout = timeout;
+        self
+    }
+
     /// How long dropping the client waits to deliver what is queued (2 s).
     pub fn drop_timeout(mut self, timeout: Duration) -> Self {
         self.drop_timeout = timeout;
@@ -195,6 +242,10 @@ impl ClientBuilder {
             hostname: self.hostname.clone().unwrap_or_else(machine_hostname),
             secret: self.secret.clone(),
             compress: self.compression,
+            mac: self.mac,
+            replay: self
+                .replay_protection
+                .then(|| Arc::new(ReplayNonce::random())),
         }
     }
 
@@ -202,12 +253,21 @@ impl ClientBuilder {
     /// the first record does.
     pub fn build(self) -> Result<Client, ClientError> {
         let endpoint = self.endpoint()?;
+        if self.ack && endpoint.transport == Transport::Datagram {
+            return Err(ClientError::Options(
+                "acknowledgements need a stream, not datagrams",
+            ));
+        }
         let shared = Arc::new(Shared::default());
         let sender = Sender {
             shared: shared.clone(),
             endpoint: endpoint.clone(),
             max_records: self.max_buffer_size,
             print_debug: self.print_debug,
+            ack: self.ack.then(|| AckSettings {
+                session: random_id().to_le_bytes(),
+                timeout: self.ack_timeout,
+            }),
         };
         let thread = std::thread::Builder::new()
             .name("loghog-sender".into())
@@ -351,9 +411,17 @@ impl Client {
         self.shared.lock().dropped
     }
 
-    /// Records written to a socket so far.
+    /// Records written to a socket so far; with [`ClientBuilder::ack`],
+    /// records the server acknowledged as written.
     pub fn delivered(&self) -> u64 {
         self.shared.lock().delivered
+    }
+
+    /// With [`ClientBuilder::ack`]: records the server refused, and the
+    /// reason it gave for the last one (`unknown_app`, `bad_signature`...).
+    pub fn rejected(&self) -> (u64, Option<String>) {
+        let st = self.shared.lock();
+        (st.rejected, st.last_rejection.clone())
     }
 
     /// Records queued or being written.
@@ -417,9 +485,11 @@ impl Client {
                     timeout,
                     last_error: st.last_error.clone(),
                 };
-                // Whatever is left will never be sent.
-                let left = st.queue.len() as u64;
+                // Whatever is left will never be sent (or never be
+                // acknowledged): given up, counted as dropped.
+                let left = (st.queue.len() + st.unacked.len()) as u64;
                 st.queue.clear();
+                st.unacked.clear();
                 st.dropped += left;
                 st.removed += left;
                 return Err(err);

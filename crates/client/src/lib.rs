@@ -12,6 +12,7 @@
 //! client.close(std::time::Duration::from_secs(5))?;
 //! # Ok::<(), loghog_client::ClientError>(())
 //! ```
+mod acked;
 mod client;
 mod error;
 #[cfg(feature = "tracing")]
@@ -24,12 +25,15 @@ mod sender;
 mod tls;
 mod transport;
 
-pub use client::{Client, ClientBuilder, DEFAULT_MAX_BUFFER_SIZE, DEFAULT_PORT};
+pub use client::{
+    Client, ClientBuilder, DEFAULT_ACK_TIMEOUT, DEFAULT_MAX_BUFFER_SIZE, DEFAULT_PORT,
+};
 pub use error::ClientError;
 #[cfg(feature = "tracing")]
 pub use layer::LoghogLayer;
 #[cfg(feature = "log")]
 pub use logger::LoghogLogger;
+pub use loghog_proto::MacAlg;
 pub use record::FrameEncoder;
 pub use tls::tls_config;
 pub use transport::{Connection, Endpoint, Transport};

@@ -90,6 +90,26 @@ impl FrameQueue {
         std::mem::swap(self, into);
     }
 
+    /// The bytes of up to `max` frames from frame `from` on, and how many
+    /// frames they are.
+    pub(crate) fn slice(&self, from: usize, max: usize) -> (&[u8], usize) {
+        let start = self.head + self.lens.iter().take(from).sum::<usize>();
+        let n = max.min(self.lens.len().saturating_sub(from));
+        let len: usize = self.lens.iter().skip(from).take(n).sum();
+        (&self.buf[start..start + len], n)
+    }
+
+    /// Moves the oldest `n` frames (or all, if fewer) to the back of
+    /// `into`; returns how many moved.
+    pub(crate) fn move_front_into(&mut self, n: usize, into: &mut FrameQueue) -> usize {
+        let n = n.min(self.lens.len());
+        let bytes: usize = self.lens.iter().take(n).sum();
+        into.buf
+            .extend_from_slice(&self.buf[self.head..self.head + bytes]);
+        into.lens.extend(self.lens.iter().take(n));
+        self.remove_front(n)
+    }
+
     /// Puts `front` (frames older than any held here) back before this
     /// queue's frames, leaving `front` empty.
     pub(crate) fn put_back_front(&mut self, front: &mut FrameQueue) {
@@ -129,6 +149,17 @@ pub(crate) struct State {
     pub(crate) exited: bool,
     /// The last connection or write error, for reports.
     pub(crate) last_error: Option<String>,
+    /// Acknowledged delivery: records written on a v2 connection (or one
+    /// awaiting the server's welcome) and not yet acknowledged, oldest
+    /// first; resent after a reconnect. At most `max_buffer_size`.
+    pub(crate) unacked: FrameQueue,
+    /// The sequence number of `unacked`'s first record (of the next record
+    /// sent, when it is empty).
+    pub(crate) unacked_seq: u64,
+    /// Records the server acknowledged as refused.
+    pub(crate) rejected: u64,
+    /// The reason the server gave for the last refused record.
+    pub(crate) last_rejection: Option<String>,
 }
 
 impl State {
@@ -197,6 +228,14 @@ mod tests {
         );
         assert_eq!(q.remove_front(2), 2);
         assert_eq!(q.bytes(), b"dd");
+        push(&mut q, b"e");
+        let mut into = FrameQueue::default();
+        push(&mut into, b"z");
+        assert_eq!(q.move_front_into(1, &mut into), 1);
+        assert_eq!(frames(&into), vec![b"z".to_vec(), b"dd".to_vec()]);
+        assert_eq!(frames(&q), vec![b"e".to_vec()]);
+        assert_eq!(into.slice(1, 5), (&b"dd"[..], 1));
+        assert_eq!(into.slice(0, 1), (&b"z"[..], 1));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Turning one log record into one frame: JSON message, optional HMAC-MD5
-//! signature, optional zlib.
+//! or HMAC-SHA256 signature (with replay protection when asked), optional
+//! zlib.
 //!
 //! All of it goes through loghog-proto, so the bytes are the ones the daemon
 //! decodes. The JSON is written into a caller-provided scratch vector that is
@@ -10,7 +11,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use std::cell::RefCell;
 
-use loghog_proto::{FLAG_ZLIB, Message, PROTOCOL_VERSION, PayloadCompressor, encode_frame};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use loghog_proto::{FLAG_ZLIB, MacAlg, Message, PROTOCOL_VERSION, PayloadCompressor, encode_frame};
 
 thread_local! {
     /// Each thread that encodes compressed records keeps one deflate state
@@ -26,6 +30,28 @@ pub(crate) struct Encoder {
     pub(crate) hostname: String,
     pub(crate) secret: Option<Vec<u8>>,
     pub(crate) compress: bool,
+    /// Which HMAC signs (with a secret).
+    pub(crate) mac: MacAlg,
+    /// Replay protection (with a secret): this client's nonce and the
+    /// number of its next record, shared by every clone of the encoder.
+    pub(crate) replay: Option<Arc<ReplayNonce>>,
+}
+
+/// A client's replay-protection nonce and record counter.
+#[derive(Debug)]
+pub(crate) struct ReplayNonce {
+    pub(crate) nonce: String,
+    pub(crate) next: AtomicI64,
+}
+
+impl ReplayNonce {
+    /// A random nonce, numbering from 1.
+    pub(crate) fn random() -> ReplayNonce {
+        ReplayNonce {
+            nonce: format!("{:032x}", random_id()),
+            next: AtomicI64::new(1),
+        }
+    }
 }
 
 impl Encoder {
@@ -49,9 +75,14 @@ impl Encoder {
             hostname: Some(Cow::Borrowed(&self.hostname)),
             body: Cow::Borrowed(body),
             signature: None,
+            protection: Default::default(),
         };
         if let Some(secret) = &self.secret {
-            message.sign(secret);
+            message.sign_with(secret, self.mac);
+            if let Some(r) = &self.replay {
+                let seq = r.next.fetch_add(1, Ordering::Relaxed);
+                message.protect(secret, &r.nonce, seq);
+            }
         }
         message.write_json(json);
         if self.compress {
@@ -91,6 +122,25 @@ impl FrameEncoder {
     }
 }
 
+/// 128 random bits for a session id or a nonce, fresh in every process:
+/// from the kernel, so that pre-fork workers (which inherit their parent's
+/// user-space random state) never share one. Should /dev/urandom be
+/// unreadable, the generator is mixed with the process id and the clock.
+pub(crate) fn random_id() -> u128 {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .is_ok()
+    {
+        return u128::from_le_bytes(bytes);
+    }
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    fastrand::u128(..) ^ nanos ^ (u128::from(std::process::id()) << 96)
+}
+
 /// The current time as the wire wants it: seconds and nanoseconds.
 pub(crate) fn now_stamp() -> (i64, i64) {
     match SystemTime::now().duration_since(UNIX_EPOCH) {
@@ -127,6 +177,8 @@ mod tests {
             hostname: "box".into(),
             secret: Some(b"k".to_vec()),
             compress: true,
+            mac: MacAlg::Md5,
+            replay: None,
         };
         let mut out = Vec::new();
         let mut enc = FrameEncoder {

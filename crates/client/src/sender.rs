@@ -39,6 +39,8 @@ pub(crate) struct Sender {
     pub(crate) endpoint: Endpoint,
     pub(crate) max_records: usize,
     pub(crate) print_debug: bool,
+    /// Acknowledged delivery (protocol v2), when asked for.
+    pub(crate) ack: Option<crate::acked::AckSettings>,
 }
 
 /// A connection and whether it has carried a batch yet.
@@ -51,6 +53,16 @@ impl Sender {
     /// The thread's body; returns when the client closes.
     pub(crate) fn run(self) {
         ON_SENDER.with(|on| on.set(true));
+        match self.ack {
+            Some(ack) => self.run_acked(ack),
+            None => self.run_v1(),
+        }
+        let mut st = self.shared.lock();
+        st.exited = true;
+        self.shared.progress.notify_all();
+    }
+
+    fn run_v1(&self) {
         let mut live: Option<Live> = None;
         let mut batch = FrameQueue::default();
         let mut backoff = INITIAL_BACKOFF;
@@ -130,9 +142,6 @@ impl Sender {
         if let Some(mut l) = live {
             l.conn.shutdown();
         }
-        let mut st = self.shared.lock();
-        st.exited = true;
-        self.shared.progress.notify_all();
     }
 
     /// Waits until records are queued; false when the sender should exit
@@ -170,7 +179,7 @@ impl Sender {
     }
 
     /// Sleeps for a back-off; false if close gave up meanwhile.
-    fn sleep(&self, d: Duration) -> bool {
+    pub(crate) fn sleep(&self, d: Duration) -> bool {
         let deadline = Instant::now() + d;
         let mut st = self.shared.lock();
         loop {
@@ -192,7 +201,7 @@ impl Sender {
         }
     }
 
-    fn report(&self, msg: &str) {
+    pub(crate) fn report(&self, msg: &str) {
         if self.print_debug {
             println!("loghog: {msg}");
         }

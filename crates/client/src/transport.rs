@@ -121,6 +121,55 @@ impl Connection {
         }
     }
 
+    /// Appends to `into` what the server has sent, waiting at most `wait`
+    /// for the first bytes (zero: not at all); returns how many arrived.
+    /// The end of the stream is an `UnexpectedEof` error. For v2
+    /// connections, whose server writes acknowledgements.
+    pub fn read_into(&mut self, into: &mut Vec<u8>, wait: Duration) -> io::Result<usize> {
+        let mut scratch = [0u8; 4096];
+        let mut total = 0;
+        let mut first = true;
+        for _ in 0..MAX_DRAIN_READS {
+            let blocking = first && !wait.is_zero();
+            first = false;
+            let result = match self {
+                Connection::Udp(_) => return Ok(0),
+                Connection::Tcp(sock) => {
+                    set_wait(sock, blocking, wait)?;
+                    let r = sock.read(&mut scratch);
+                    sock.set_read_timeout(None)?;
+                    sock.set_nonblocking(false)?;
+                    r
+                }
+                Connection::Tls(stream) => {
+                    set_wait(&stream.sock, blocking, wait)?;
+                    let r = stream.read(&mut scratch);
+                    stream.sock.set_read_timeout(None)?;
+                    stream.sock.set_nonblocking(false)?;
+                    r
+                }
+            };
+            match result {
+                Ok(0) => return Err(closed()),
+                Ok(n) => {
+                    into.extend_from_slice(&scratch[..n]);
+                    total += n;
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Ok(total);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(total)
+    }
+
     /// Writes `bytes` whole on a stream connection (and flushes TLS).
     pub fn write_stream(&mut self, bytes: &[u8]) -> io::Result<()> {
         match self {
@@ -215,6 +264,17 @@ fn open_stream(endpoint: &Endpoint, addr: SocketAddr) -> io::Result<Connection> 
     sock.set_read_timeout(None)?;
     sock.set_write_timeout(old_write)?;
     Ok(Connection::Tls(Box::new(StreamOwned::new(conn, sock))))
+}
+
+/// Blocking with a read timeout of `wait`, or non-blocking.
+fn set_wait(sock: &TcpStream, blocking: bool, wait: Duration) -> io::Result<()> {
+    if blocking {
+        sock.set_nonblocking(false)?;
+        sock.set_read_timeout(Some(wait))
+    } else {
+        sock.set_read_timeout(None)?;
+        sock.set_nonblocking(true)
+    }
 }
 
 /// Reads are bounded so that a server that writes without end cannot keep

@@ -32,6 +32,7 @@ fn frames(secret: Option<&str>, zlib: bool) -> Vec<u8> {
             hostname: Some("athens".into()),
             body: body.into(),
             signature: None,
+            protection: Default::default(),
         };
         if let Some(s) = secret {
             m.sign(s.as_bytes());

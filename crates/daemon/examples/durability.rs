@@ -128,6 +128,7 @@ fn tcp(bin: &Path, n: usize, c: usize, fsync: bool) -> (Duration, usize) {
                     hostname: Some("bench-host".into()),
                     body: b.as_str().into(),
                     signature: None,
+                    protection: Default::default(),
                 };
                 let mut json = Vec::new();
                 msg.write_json(&mut json);
@@ -215,6 +216,8 @@ fn writer(n: usize, c: usize, fsync: bool) -> Duration {
             secret: None,
             fsync,
             max_hosts: 1000,
+            require_sha256: false,
+            replay_protection: false,
         });
         let path = dir.path().join("logs/bench/root.log");
         let per = n / c;

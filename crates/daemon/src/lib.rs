@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod pidfile;
 pub mod preflight;
 pub mod ratelimit;
+pub mod replay;
 pub mod router;
 pub mod server;
 pub mod storage;

@@ -21,6 +21,7 @@ use crate::config::{Facilities, Facility};
 use crate::ingest::rejects::Rejects;
 use crate::metrics::{Metrics, NO_APP, UNKNOWN_APP};
 use crate::ratelimit::RateLimiter;
+use crate::replay::{DEFAULT_MAX_CLOCK_SKEW, MAX_NONCES, ReplayGuard};
 use crate::storage::line::{LineClock, live_path};
 use crate::storage::{StorageClosed, StorageHandle, WriteBatch};
 
@@ -36,6 +37,8 @@ pub struct Router {
     hosts: Mutex<HashMap<String, HashMap<String, HashSet<String>>>>,
     /// Warnings about hosts over `max_hosts`, rate-limited.
     notices: RateLimiter,
+    /// Signed records already accepted, for `replay_protection` facilities.
+    replay: Arc<ReplayGuard>,
     metrics: Metrics,
 }
 
@@ -59,8 +62,16 @@ impl Router {
             rejects,
             hosts: Mutex::default(),
             notices: RateLimiter::default(),
+            replay: Arc::new(ReplayGuard::new(DEFAULT_MAX_CLOCK_SKEW, None, MAX_NONCES)),
             metrics: Metrics::default(),
         }
+    }
+
+    /// Uses `replay` (loaded from workdir, with the configured clock skew)
+    /// instead of an empty in-memory guard.
+    pub fn with_replay(mut self, replay: Arc<ReplayGuard>) -> Router {
+        self.replay = replay;
+        self
     }
 
     /// Counts in `metrics` (UDP drops, and what connections count).
@@ -127,11 +138,24 @@ impl Router {
     /// Routes one frame into `batch`; a frame that cannot be written is
     /// reported and dropped, nothing else is affected.
     pub fn route(&self, batch: &mut Batch, peer: SocketAddr, frame: &RawFrame<'_>) {
+        let _ = self.route_checked(batch, peer, frame);
+    }
+
+    /// Like [`Router::route`], and says why a frame was dropped (the
+    /// reason a v2 acknowledgement carries).
+    pub fn route_checked(
+        &self,
+        batch: &mut Batch,
+        peer: SocketAddr,
+        frame: &RawFrame<'_>,
+    ) -> Result<(), &'static str> {
         let mut scratch = std::mem::take(&mut batch.scratch);
-        if let Err((app, reason, detail)) = self.route_inner(batch, peer, frame, &mut scratch) {
-            self.rejects.report_for(&app, peer, reason, &detail);
-        }
+        let result = self.route_inner(batch, peer, frame, &mut scratch);
         batch.scratch = scratch;
+        result.map_err(|(app, reason, detail)| {
+            self.rejects.report_for(&app, peer, reason, &detail);
+            reason
+        })
     }
 
     /// Routes one frame; on rejection gives the app label it counts under
@@ -165,6 +189,8 @@ impl Router {
                     ),
                 )
             })?;
+            crate::replay::admit(&self.replay, facility, secret.as_bytes(), &msg)
+                .map_err(|(reason, detail)| (Cow::Owned(facility.app.clone()), reason, detail))?;
         }
         let peer_ip;
         let hostname: &str = match &msg.hostname {
@@ -186,6 +212,21 @@ impl Router {
     /// `flush_every = 1` or `fsync`; queued, for the others, unless the file
     /// cannot be written (then not until it is). See [`Committed`].
     pub async fn commit(&self, batch: &mut Batch) -> Result<Committed, StorageClosed> {
+        self.commit_with(batch, false).await
+    }
+
+    /// Like [`Router::commit`], but every file's acknowledgement waits for
+    /// the write itself (and the sync, for `fsync`), whatever `flush_every`
+    /// says: what a v2 acknowledgement promises.
+    pub async fn commit_written(&self, batch: &mut Batch) -> Result<Committed, StorageClosed> {
+        self.commit_with(batch, true).await
+    }
+
+    async fn commit_with(
+        &self,
+        batch: &mut Batch,
+        always_wait: bool,
+    ) -> Result<Committed, StorageClosed> {
         let mut committed = Committed {
             acks: Vec::new(),
             wait_now: false,
@@ -193,7 +234,7 @@ impl Router {
         for mut wb in self.take_batches(batch) {
             let (tx, rx) = oneshot::channel();
             wb.ack = Some(tx);
-            wb.wait_for_write = wb.facility.fsync || wb.facility.flush_every <= 1;
+            wb.wait_for_write = always_wait || wb.facility.fsync || wb.facility.flush_every <= 1;
             committed.wait_now |= wb.wait_for_write;
             committed.acks.push(rx);
             self.storage.write(wb).await?;

@@ -18,10 +18,12 @@ use crate::config::{DaemonConfig, Facilities};
 use crate::ingest::Listeners;
 use crate::ingest::limits::{Limits, Registry};
 use crate::ingest::rejects::Rejects;
+use crate::ingest::sessions::{MAX_SESSIONS, Sessions};
 use crate::ingest::stream::{self, StreamContext};
 use crate::ingest::udp;
 use crate::logging::LogHandle;
 use crate::metrics::Metrics;
+use crate::replay::{MAX_NONCES, ReplayGuard};
 use crate::router::Router;
 use crate::storage::rotation::SystemClock;
 use crate::storage::{Command, Storage, StorageSettings};
@@ -106,6 +108,11 @@ async fn serve(config: DaemonConfig, cx: RunContext) -> Result<(), RunError> {
         tracing::info!(files = leftovers, "queued rotated files left uncompressed");
     }
     let rejects = Arc::new(Rejects::with_metrics(metrics.clone()));
+    let replay = Arc::new(ReplayGuard::load(
+        config.server.max_clock_skew,
+        &config.workdir,
+        MAX_NONCES,
+    ));
     let router = Arc::new(
         Router::new(
             facilities,
@@ -115,6 +122,7 @@ async fn serve(config: DaemonConfig, cx: RunContext) -> Result<(), RunError> {
             storage.handle(),
             rejects.clone(),
         )
+        .with_replay(replay.clone())
         .with_metrics(metrics.clone()),
     );
     let tracker = TaskTracker::new();
@@ -133,11 +141,16 @@ async fn serve(config: DaemonConfig, cx: RunContext) -> Result<(), RunError> {
         shutdown.clone(),
         rejects,
     );
+    let sessions = config
+        .server
+        .acknowledgements
+        .then(|| Sessions::load(&config.workdir, MAX_SESSIONS));
     let ctx = StreamContext {
         router: router.clone(),
         connections: connections.clone(),
         shutdown: shutdown.clone(),
         tracker: tracker.clone(),
+        sessions: sessions.clone(),
     };
     for (proto, addr) in listeners.local_addrs() {
         tracing::info!(proto, addr = %addr, "listening");
@@ -186,11 +199,25 @@ async fn serve(config: DaemonConfig, cx: RunContext) -> Result<(), RunError> {
     let storage_handle = storage.handle();
     let ticker = tokio::spawn({
         let shutdown = shutdown.clone();
+        let sessions = sessions.clone();
+        let replay = replay.clone();
         async move {
             let mut every = tokio::time::interval(TICK);
             loop {
                 tokio::select! {
-                    _ = every.tick() => storage_handle.broadcast(|| Command::Tick),
+                    _ = every.tick() => {
+                        storage_handle.broadcast(|| Command::Tick);
+                        // Kept current so that even a `kill -9` costs few
+                        // duplicates on resend and few replays accepted.
+                        let (s, r) = (sessions.clone(), replay.clone());
+                        let _ = tokio::task::spawn_blocking(move || {
+                            if let Some(s) = s {
+                                s.save_if_changed();
+                            }
+                            r.save_if_changed();
+                        })
+                        .await;
+                    }
                     () = shutdown.cancelled() => return,
                 }
             }
@@ -221,6 +248,14 @@ async fn serve(config: DaemonConfig, cx: RunContext) -> Result<(), RunError> {
     signals.abort();
     let stats = storage.handle();
     storage.shutdown().await;
+    // Every connection has ended: the tables are final.
+    let _ = tokio::task::spawn_blocking(move || {
+        if let Some(s) = sessions {
+            s.save_if_changed();
+        }
+        replay.save_if_changed();
+    })
+    .await;
     router.rejects().report_held_back();
     // The sum of every loss logged (rate-limited) with its reason since start.
     let lost = stats.stats().records_lost.load(Ordering::Relaxed);

@@ -61,7 +61,12 @@ fn the_reasons_spelled_out_in_the_daemon_are_documented() {
     let sources = [
         ("src/router.rs", "\"unknown_app\""),
         ("src/router.rs", "\"queue_full\""),
+        ("src/replay.rs", "\"weak_signature\""),
+        ("src/replay.rs", "\"unprotected\""),
+        ("src/replay.rs", "\"stale\""),
+        ("src/replay.rs", "\"replayed\""),
         ("src/ingest/stream.rs", "\"partial_frame\""),
+        ("src/ingest/stream.rs", "\"misplaced_control\""),
         ("src/ingest/limits.rs", "\"evicted_idle\""),
         ("src/ingest/limits.rs", "\"peer_connection_limit\""),
         ("src/ingest/limits.rs", "\"buffer_budget\""),

@@ -117,11 +117,14 @@ pub enum SignatureError {
     #[error("signature missing")]
     Missing,
     /// The signature is not a 32-digit hex string.
-    #[error("signature is not 32 hex digits")]
+    #[error("signature is not 32 (HMAC-MD5) or 64 (HMAC-SHA256) hex digits")]
     Malformed,
     /// The signature does not match the message and secret.
     #[error("signature does not match")]
     Mismatch,
+    /// The `mac` field names an algorithm this version does not know.
+    #[error("unknown MAC in the mac field")]
+    UnknownMac,
 }
 
 impl SignatureError {
@@ -129,7 +132,9 @@ impl SignatureError {
     pub fn reason(&self) -> &'static str {
         match self {
             SignatureError::Missing => "missing_signature",
-            SignatureError::Malformed | SignatureError::Mismatch => "bad_signature",
+            SignatureError::Malformed | SignatureError::Mismatch | SignatureError::UnknownMac => {
+                "bad_signature"
+            }
         }
     }
 }

@@ -42,6 +42,10 @@ pub(crate) fn parse(json: &[u8]) -> Option<Wire<'_>> {
                 "hostname" => set(&mut w.hostname, p.string()?)?,
                 "body" => set(&mut w.body, p.string()?)?,
                 "signature" => set(&mut w.signature, p.string()?)?,
+                "mac" => set(&mut w.mac, p.string()?)?,
+                "nonce" => set(&mut w.nonce, p.string()?)?,
+                "nonce_seq" => set(&mut w.nonce_seq, p.int()?)?,
+                "nonce_sig" => set(&mut w.nonce_sig, p.string()?)?,
                 _ => p.skip_value(0)?,
             }
             p.ws();
@@ -458,6 +462,7 @@ mod tests {
                 hostname: Some(host.into()),
                 body: body.into(),
                 signature: Some(sig.into()),
+                protection: Default::default(),
             };
             let mut json = Vec::new();
             m.write_json(&mut json);

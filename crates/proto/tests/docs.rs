@@ -125,6 +125,11 @@ fn every_protocol_reject_reason_is_documented() {
         SignatureError::Missing.reason(),
         SignatureError::Malformed.reason(),
         SignatureError::Mismatch.reason(),
+        loghog_proto::v2::ControlError::Invalid {
+            detail: String::new(),
+        }
+        .reason(),
+        loghog_proto::v2::ControlError::Unsupported { version: 3 }.reason(),
     ];
     for reason in reasons {
         assert!(
@@ -132,4 +137,49 @@ fn every_protocol_reject_reason_is_documented() {
             "docs/bad-input.md has no table row for reason `{reason}`"
         );
     }
+}
+
+/// The hex of `bytes` as the dumps in the docs show it: 16 bytes a line,
+/// in groups of two, without offsets or the text column.
+fn dump_hex_lines(bytes: &[u8]) -> Vec<String> {
+    bytes
+        .chunks(16)
+        .map(|line| {
+            line.chunks(2)
+                .map(|g| g.iter().map(|b| format!("{b:02x}")).collect::<String>())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+#[test]
+fn the_v2_byte_by_byte_example_is_what_the_code_sends() {
+    use loghog_proto::v2::{Hello, ServerControl};
+    let page = doc("protocol.md");
+    let mut session = [0u8; 16];
+    session[15] = 1;
+    let mut hello = Vec::new();
+    Hello { session, seq: 0 }.encode(&mut hello);
+    assert_eq!(hello.len(), 73);
+    let mut ack = Vec::new();
+    ServerControl::Ack {
+        upto: 2,
+        rejected: vec![(1, "unknown_app".into())],
+    }
+    .encode(&mut ack);
+    for (i, line) in dump_hex_lines(&hello)
+        .iter()
+        .chain(&dump_hex_lines(&ack))
+        .enumerate()
+    {
+        assert!(
+            page.contains(&format!(": {line}")),
+            "dump line {i} `{line}` is not in docs/protocol.md"
+        );
+    }
+    let mut welcome = Vec::new();
+    ServerControl::Welcome { session, resume: 0 }.encode(&mut welcome);
+    let text = String::from_utf8_lossy(&welcome[8..]).into_owned();
+    assert!(page.contains(&text), "{text}");
 }

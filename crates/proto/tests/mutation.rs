@@ -220,6 +220,7 @@ fn message() -> impl Strategy<Value = Message<'static>> {
                 hostname: hostname.map(Into::into),
                 body: body.into(),
                 signature: signature.map(Into::into),
+                protection: Default::default(),
             },
         )
 }

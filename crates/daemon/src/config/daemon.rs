@@ -91,6 +91,8 @@ const KNOWN: &[(&str, &[&str])] = &[
             "syslog_socket",
             "syslog_socket_mode",
             "syslog_default_app",
+            "acknowledgements",
+            "max_clock_skew",
         ],
     ),
     ("metrics", &["listen"]),
@@ -231,6 +233,12 @@ pub struct ServerSettings {
     pub max_open_files: usize,
     /// The syslog listeners (off unless configured).
     pub syslog: super::syslog::SyslogSettings,
+    /// Answer v2 hellos with acknowledgements (`acknowledgements`, yes by
+    /// default); with no, the daemon behaves as a v1 server.
+    pub acknowledgements: bool,
+    /// Replay protection refuses records stamped further than this from
+    /// the daemon's clock (`max_clock_skew`, 300 s).
+    pub max_clock_skew: Duration,
 }
 
 /// `[metrics]`: the Prometheus endpoint, off unless `listen` is set.
@@ -395,6 +403,13 @@ impl DaemonConfig {
             positive::<usize>(v, "a number of files")
         });
         let syslog = super::syslog::read(&mut r);
+        let acknowledgements = r.value("server", "acknowledgements", true, bool_value);
+        let max_clock_skew = r.value(
+            "server",
+            "max_clock_skew",
+            crate::replay::DEFAULT_MAX_CLOCK_SKEW,
+            parse_seconds,
+        );
 
         // [metrics]
         let metrics_listen =
@@ -501,6 +516,8 @@ impl DaemonConfig {
                 shutdown_timeout,
                 max_open_files,
                 syslog,
+                acknowledgements,
+                max_clock_skew,
             },
             metrics: MetricsSettings {
                 listen: metrics_listen,

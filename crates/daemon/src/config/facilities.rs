@@ -27,6 +27,8 @@ const KNOWN_KEYS: &[&str] = &[
     "max_hosts",
     "secret",
     "fsync",
+    "signature",
+    "replay_protection",
 ];
 
 /// Default `max_hosts`: distinct hosts with a file of their own per
@@ -61,6 +63,11 @@ pub struct Facility {
     pub secret: Option<String>,
     /// fdatasync each batch before accepting more for this file.
     pub fsync: bool,
+    /// `signature = sha256`: refuse HMAC-MD5 signatures (`weak_signature`).
+    pub require_sha256: bool,
+    /// `replay_protection = yes`: refuse signed records seen before, stale
+    /// ones, and ones without the protection fields (see `replay.rs`).
+    pub replay_protection: bool,
 }
 
 /// One application's facilities.
@@ -97,6 +104,8 @@ struct Settings {
     /// `Some("")` is an explicit "no signing" that overrides the root's.
     secret: Option<String>,
     fsync: Option<bool>,
+    require_sha256: Option<bool>,
+    replay_protection: Option<bool>,
 }
 
 /// A section header split into app and normalized module.
@@ -443,6 +452,19 @@ fn read_settings(
                     "'{v}' is not a boolean (yes/no, true/false, on/off, 1/0)"
                 )),
             },
+            "signature" => match v.to_ascii_lowercase().as_str() {
+                "sha256" => s.require_sha256 = Some(true),
+                "md5" | "any" => s.require_sha256 = Some(false),
+                _ => bad(format!(
+                    "'{v}' is not a signature policy (sha256: only HMAC-SHA256; any: MD5 too)"
+                )),
+            },
+            "replay_protection" => match parse_bool(v) {
+                Some(b) => s.replay_protection = Some(b),
+                None => bad(format!(
+                    "'{v}' is not a boolean (yes/no, true/false, on/off, 1/0)"
+                )),
+            },
             // Kept even when empty: `secret =` in a module section turns
             // signing off there instead of inheriting the root's secret.
             "secret" => s.secret = Some(v.to_string()),
@@ -507,6 +529,18 @@ fn build(
         .clone()
         .or_else(|| root.and_then(|r| r.secret.clone()))
         .filter(|x| !x.is_empty());
+    let replay_protection = s
+        .replay_protection
+        .or(root.and_then(|r| r.replay_protection))
+        .unwrap_or(false);
+    if replay_protection && secret.is_none() {
+        errors.push(ConfigError::new(
+            path,
+            line,
+            format!("[{name}] replay_protection = yes needs a secret (only signed records can be protected)"),
+        ));
+        return None;
+    }
     Some(Facility {
         app: h.app.to_string(),
         name: if h.module.is_empty() {
@@ -531,6 +565,11 @@ fn build(
             .unwrap_or(DEFAULT_MAX_HOSTS),
         secret,
         fsync: s.fsync.or(root.and_then(|r| r.fsync)).unwrap_or(false),
+        require_sha256: s
+            .require_sha256
+            .or(root.and_then(|r| r.require_sha256))
+            .unwrap_or(false),
+        replay_protection,
     })
 }
 

@@ -92,6 +92,14 @@ shutdown_timeout = 3
 ; another (a file idle for 60 seconds is closed too). Both reopen on their
 ; next record.
 max_open_files = 256
+; With replay_protection (facilities.conf): seconds a record's client time
+; may differ from loghogd's before it is refused as stale.
+max_clock_skew = 300
+; Answer clients that ask for acknowledged delivery (protocol v2: records
+; confirmed once written, resent after a reconnect without duplicates).
+; With no, loghogd never writes to a connection and such clients fall
+; back to v1.
+acknowledgements = yes
 
 ; Syslog in (RFC 3164 and RFC 5424), off unless set. Every address gets
 ; a UDP socket and a TCP listener (octet-counted or newline-delimited
@@ -138,8 +146,13 @@ pub fn sample_facilities() -> &'static str {
 # secret       messages must be signed with this shared secret; an empty
 #              "secret =" turns signing off (also in a module of a signed app)
 # fsync        make each batch durable before accepting more (no)
+# signature    with a secret: sha256 refuses HMAC-MD5 signatures; any
+#              accepts both (any)
+# replay_protection with a secret: refuse records accepted before, stale
+#              ones and ones without a nonce (no)
 #
-# max_size, flush_every, file_per_host, max_hosts, secret and fsync are
+# max_size, flush_every, file_per_host, max_hosts, secret, fsync, signature
+# and replay_protection are
 # inherited by module facilities from their app's root facility. Keys of a
 # [DEFAULT] section apply to every section that does not set them (and come
 # before what a module inherits from its root).

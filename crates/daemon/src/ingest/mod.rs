@@ -5,9 +5,11 @@
 //! are dropped); every plain address gets a TCP listener and a UDP socket on
 //! the same port. `[::]` is dual-stack (takes IPv4 clients too, as it did
 //! for the original) unless an IPv4 address is configured on its port.
+pub mod ack;
 pub mod framebuf;
 pub mod limits;
 pub mod rejects;
+pub mod sessions;
 pub mod stream;
 pub mod tls;
 pub mod udp;

@@ -63,7 +63,15 @@ impl Rejects {
         }
         .log(WHAT);
         if verdict.log {
-            if reason == "bad_signature" || reason == "missing_signature" {
+            if matches!(
+                reason,
+                "bad_signature"
+                    | "missing_signature"
+                    | "weak_signature"
+                    | "replayed"
+                    | "stale"
+                    | "unprotected"
+            ) {
                 tracing::warn!(alert = "security", peer = %peer, reason, "{detail}");
             } else {
                 tracing::warn!(peer = %peer, reason, "{detail}");

@@ -8,20 +8,24 @@
 //! loses at most one read per connection; otherwise before handing over the
 //! next read. When the writers fall behind or a file cannot be written, the
 //! socket stops being read and TCP pushes back on the client. The server
-//! never writes to a v1 connection.
+//! never writes to a v1 connection; one whose first frame is a v2 hello
+//! gets a welcome and one acknowledgement per read (see `ack.rs`).
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use loghog_proto::{Decode, FrameDecoder};
-use tokio::io::AsyncRead;
+use loghog_proto::v2::FLAG_CONTROL;
+use loghog_proto::{Decode, FrameDecoder, RawFrame};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::ack::{self, Acks, Refused};
 use super::framebuf::{self, FrameBuf};
 use super::limits::{Connection, Registry};
-use crate::router::Router;
+use super::sessions::Sessions;
+use crate::router::{Batch, Router};
 
 /// A connection's read buffer starts this large...
 const INITIAL_BUFFER: usize = 1024;
@@ -46,6 +50,9 @@ pub struct StreamContext {
     pub shutdown: CancellationToken,
     /// Tracks every connection task so shutdown can wait for them.
     pub tracker: TaskTracker,
+    /// v2 client sessions; None when `[server] acknowledgements = no`
+    /// (a hello is then ignored, and the server never writes).
+    pub sessions: Option<Arc<Sessions>>,
 }
 
 /// Accepts plain TCP connections until shutdown.
@@ -131,7 +138,7 @@ async fn accept_loop<F, Fut>(
 
 /// Reads frames from one connection until it closes, is evicted, or the
 /// daemon stops.
-pub async fn serve<S: AsyncRead + Unpin>(
+pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     peer: SocketAddr,
     ctx: &StreamContext,
@@ -145,6 +152,8 @@ pub async fn serve<S: AsyncRead + Unpin>(
     let mut batch = router.batch();
     let mut in_flight = Vec::new();
     let mut drain_until = None;
+    let mut acks: Option<Acks> = None;
+    let mut first_frame = true;
     loop {
         let wanted = decoder.wanted(&buf).max(target);
         if let Err(e) = buf.reserve_total(wanted) {
@@ -156,6 +165,10 @@ pub async fn serve<S: AsyncRead + Unpin>(
         let read = match drain_until {
             None => tokio::select! {
                 biased;
+                () = superseded(acks.as_ref()) => {
+                    tracing::debug!(peer = %peer, "session taken over by a newer connection");
+                    break;
+                }
                 () = conn.stopped() => match conn.drain_deadline() {
                     Some(limit) => {
                         drain_until = Some(limit);
@@ -226,7 +239,14 @@ pub async fn serve<S: AsyncRead + Unpin>(
         loop {
             match decoder.decode(&buf[pos..]) {
                 Decode::Frame { frame, consumed } => {
-                    router.route(&mut batch, peer, &frame);
+                    let first = std::mem::replace(&mut first_frame, false);
+                    if frame.flags & FLAG_CONTROL != 0 {
+                        if !control(&mut stream, peer, ctx, conn, &frame, first, &mut acks).await {
+                            return;
+                        }
+                    } else {
+                        route(router, &mut batch, peer, &frame, acks.as_mut());
+                    }
                     pos += consumed;
                 }
                 Decode::NeedMore { consumed } => {
@@ -234,15 +254,26 @@ pub async fn serve<S: AsyncRead + Unpin>(
                     break;
                 }
                 Decode::Rejected { error, consumed } => {
+                    first_frame = false;
                     router
                         .rejects()
                         .report(peer, error.reason(), &format!("{error}; skipped"));
+                    if let Some(a) = acks.as_mut() {
+                        let seq = a.number();
+                        a.reject(seq, error.reason());
+                    }
                     pos += consumed;
                 }
             }
         }
         buf.consume(pos);
         conn.settle(&mut buf, MAX_BUFFER);
+        if let Some(a) = acks.as_mut() {
+            if a.round_pending() && !acknowledge(&mut stream, peer, router, &mut batch, a).await {
+                break;
+            }
+            continue;
+        }
         if !batch.is_empty() {
             // One wait per read, however many records it held; never more
             // than one read handed over and not yet taken.
@@ -261,4 +292,105 @@ pub async fn serve<S: AsyncRead + Unpin>(
         }
     }
     tracing::debug!(peer = %peer, "connection closed");
+}
+
+/// Resolves when a newer connection has taken this one's v2 session; never
+/// for a v1 connection.
+async fn superseded(acks: Option<&Acks>) {
+    match acks {
+        Some(a) => a.superseded().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// One data frame: routed, on a v2 connection numbered first and its
+/// rejection noted for the ack.
+fn route(
+    router: &Router,
+    batch: &mut Batch,
+    peer: SocketAddr,
+    frame: &RawFrame<'_>,
+    acks: Option<&mut Acks>,
+) {
+    let Some(a) = acks else {
+        router.route(batch, peer, frame);
+        return;
+    };
+    let seq = a.number();
+    if let Err(reason) = router.route_checked(batch, peer, frame) {
+        a.reject(seq, reason);
+    }
+}
+
+/// A control frame. Only a hello as the first frame, with acknowledgements
+/// on, opens v2 (and is answered with a welcome); anything else is dropped
+/// without a byte written back. False when the connection must end.
+async fn control<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    peer: SocketAddr,
+    ctx: &StreamContext,
+    conn: &Connection,
+    frame: &RawFrame<'_>,
+    first: bool,
+    acks: &mut Option<Acks>,
+) -> bool {
+    let Some(sessions) = ctx.sessions.as_ref() else {
+        // A v1 server: the client falls back once its wait runs out.
+        tracing::debug!(peer = %peer, "v2 hello ignored: acknowledgements are off");
+        return true;
+    };
+    if !first || acks.is_some() {
+        ctx.router.rejects().report(
+            peer,
+            "misplaced_control",
+            &"control frame after the first frame; dropped",
+        );
+        return true;
+    }
+    match Acks::open(frame.payload, sessions, conn.stopped()).await {
+        Ok((opened, welcome)) => {
+            if let Err(e) = ack::send(stream, &welcome).await {
+                tracing::debug!(peer = %peer, error = %e, "cannot send the welcome");
+                return false;
+            }
+            *acks = Some(opened);
+            true
+        }
+        Err(Refused::Bad(e)) => {
+            ctx.router
+                .rejects()
+                .report(peer, e.reason(), &format!("{e}; the connection stays v1"));
+            true
+        }
+        Err(Refused::Stopping) => false,
+    }
+}
+
+/// The end of a read on a v2 connection: hand the records over, wait until
+/// they may be acknowledged, then send one cumulative ack. False when they
+/// may not be (the connection closes unacknowledged; the client resends).
+async fn acknowledge<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    peer: SocketAddr,
+    router: &Router,
+    batch: &mut Batch,
+    acks: &mut Acks,
+) -> bool {
+    if !batch.is_empty() {
+        let Ok(committed) = router.commit_written(batch).await else {
+            return false;
+        };
+        if !ack::may_acknowledge(committed).await {
+            tracing::debug!(peer = %peer, "records not confirmed written; closing unacknowledged");
+            return false;
+        }
+    }
+    let reply = acks.finish_round();
+    match ack::send(stream, &reply).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::debug!(peer = %peer, error = %e, "cannot send an acknowledgement");
+            false
+        }
+    }
 }

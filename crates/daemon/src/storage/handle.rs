@@ -392,6 +392,8 @@ mod flood_tests {
             secret: None,
             fsync: false,
             max_hosts: 1000,
+            require_sha256: false,
+            replay_protection: false,
         });
         let path = dir.path().join("logs/app/root.log");
         let line = [b"x".repeat(1023), b"\n".to_vec()].concat();

@@ -322,6 +322,8 @@ mod tests {
             secret: None,
             fsync: false,
             max_hosts: 1000,
+            require_sha256: false,
+            replay_protection: false,
         })
     }
 

@@ -157,7 +157,7 @@ pub(super) fn rotate(path: &Path, live: &mut LiveFile, reason: Reason, hk: &Hous
         return;
     };
     if live.unsynced {
-        sync(path, live, hk);
+        let _ = sync(path, live, hk);
     }
     live.sink = None;
     match rotate_file(path, &started) {
@@ -186,7 +186,10 @@ pub(super) fn rotate(path: &Path, live: &mut LiveFile, reason: Reason, hk: &Hous
     }
 }
 
-pub(super) fn sync(path: &Path, live: &mut LiveFile, hk: &Housekeeping) {
+/// False when `fdatasync` failed (reported): the lines are handed to the
+/// OS but may not be on disk.
+pub(super) fn sync(path: &Path, live: &mut LiveFile, hk: &Housekeeping) -> bool {
+    let mut ok = true;
     if let Some(sink) = &live.sink {
         let started = Instant::now();
         let synced = sink.file().sync_data();
@@ -195,9 +198,11 @@ pub(super) fn sync(path: &Path, live: &mut LiveFile, hk: &Housekeeping) {
         }
         if let Err(e) = synced {
             hk.report("sync_failed", path, &e, "cannot sync log file");
+            ok = false;
         }
     }
     live.unsynced = false;
+    ok
 }
 
 /// Cut a `.gz` live file's torn tail, once per process (until it succeeds).

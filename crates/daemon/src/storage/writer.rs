@@ -237,11 +237,13 @@ impl Writer {
         let hk = self.hk.clone();
         for (path, live) in self.files.iter_mut() {
             if !live.waiters.is_empty() && live.pending.is_empty() {
-                if live.facility.fsync && live.unsynced {
-                    sync(path, live, &hk);
-                }
+                let synced = !(live.facility.fsync && live.unsynced) || sync(path, live, &hk);
                 for w in live.waiters.drain(..) {
-                    let _ = w.send(());
+                    // A failed group sync leaves its waiters unconfirmed
+                    // (dropped): a v2 client is not told "on disk".
+                    if synced {
+                        let _ = w.send(());
+                    }
                 }
             }
             // Files that are not in use hold no memory beyond their entry.
@@ -335,11 +337,9 @@ impl Writer {
         self.hk.report_loss("write_impossible", path, n, total, e);
         // Forget the file: nothing is retried on the timer, and the next
         // line for it tries afresh (a permission may have been fixed).
-        if let Some(live) = self.files.remove(path) {
-            for w in live.waiters {
-                let _ = w.send(());
-            }
-        }
+        // Its waiters are released unconfirmed (dropped, not fired): the
+        // lines are lost, and a v2 client must not be told they were written.
+        self.files.remove(path);
     }
 
     /// Size rotation of a file whose next line does not fit; false when the
@@ -395,7 +395,7 @@ impl Writer {
         let hk = self.hk.clone();
         if let Some(live) = self.files.get_mut(path) {
             if live.unsynced {
-                sync(path, live, &hk);
+                let _ = sync(path, live, &hk);
             }
             live.sink = None;
         }
@@ -455,7 +455,7 @@ impl Writer {
         let hk = self.hk.clone();
         for (path, live) in self.files.iter_mut() {
             if live.unsynced {
-                sync(path, live, &hk);
+                let _ = sync(path, live, &hk);
             }
         }
     }
@@ -552,6 +552,8 @@ mod tests {
             secret: None,
             fsync: false,
             max_hosts: 1000,
+            require_sha256: false,
+            replay_protection: false,
         })
     }
 

@@ -3,6 +3,7 @@
 //! frames and poll files with a deadline.
 #![allow(dead_code)]
 
+pub mod proxy;
 pub mod syslog;
 
 use std::io::{BufRead, BufReader, Read};
@@ -300,6 +301,7 @@ pub fn message<'a>(
         hostname: host.map(Into::into),
         body: body.into(),
         signature: None,
+        protection: Default::default(),
     }
 }
 
