@@ -5,8 +5,7 @@
 //! each file (`decode`), split it into records (`record`), merge the
 //! streams by time (`merge`). Problems with one file (a corrupt archive, a
 //! file removed by retention meanwhile) are reported and the rest is read;
-//! the exit status says something went wrong. `grep` of a single stream
-//! searches its archives on several threads (`parallel`).
+//! the exit status says something went wrong.
 mod decode;
 mod files;
 mod follow;

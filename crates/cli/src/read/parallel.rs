@@ -1,10 +1,9 @@
 //! `grep` of one stream on several threads: each worker takes the next
-//! archive in order and does all of its work (decode, split records, the
-//! time window, the pattern, the count); this thread writes the archives'
-//! outputs strictly in file order. The first unfinished archive's output is
-//! written as it comes, later ones are held up to a bound beyond which their
-//! workers wait, so memory stays bounded and the output is byte for byte
-//! what one thread would print.
+//! archive and does all of its work (decode, split, window, match, count);
+//! this thread writes the outputs strictly in file order. The archive being
+//! written streams as it comes; later ones are held up to a bound beyond
+//! which their workers wait, so memory stays bounded and the output is byte
+//! for byte what one thread would print.
 use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -19,6 +18,11 @@ use super::{Pattern, RECEIPT_SLACK};
 
 /// Output held for the archives behind the first unfinished one, in all.
 pub const BUFFERED: usize = 64 << 20;
+
+/// At most this many workers, whatever the core count: each holds an xz
+/// decoder's dictionary (8 MiB at -6, 64 MiB at -9) and a few decoded
+/// chunks.
+const MAX_WORKERS: usize = 16;
 
 /// How much selected text a worker gathers before handing it over: large
 /// enough that the lock is rarely taken.
@@ -167,7 +171,10 @@ impl Search<'_> {
             stop: AtomicBool::new(false),
             buffered: limits.buffered,
         };
-        let workers = limits.workers.clamp(1, wanted.len().max(1));
+        let workers = limits
+            .workers
+            .min(MAX_WORKERS)
+            .clamp(1, wanted.len().max(1));
         std::thread::scope(|s| {
             for _ in 0..workers {
                 // A regex of its own: no contention on the shared one's cache.
