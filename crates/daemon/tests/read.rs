@@ -406,6 +406,74 @@ fn line(time: &str, body: &str) -> String {
     format!("2026-11-30 {time}.000000 - h1 - {body}\n")
 }
 
+/// The records of one hand-written archive of hour `hour`: every 9th a
+/// three-line traceback, enough text for several of grep's chunks.
+fn hour_records(hour: u32) -> Vec<String> {
+    (0..4000)
+        .map(|k| {
+            let time = format!("{hour:02}:{:02}:{:02}", k / 60 % 60, k % 60);
+            if k % 9 == 0 {
+                line(&time, &traceback(k as usize))
+            } else {
+                line(
+                    &time,
+                    &format!("INFO - h{hour} {k} fine {}", "x".repeat(40)),
+                )
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn grep_over_many_archives_prints_whole_records_in_file_order() {
+    let logdir = tempfile::tempdir().unwrap();
+    let dir = logdir.path().join("app");
+    std::fs::create_dir(&dir).unwrap();
+    let mut expected = String::new();
+    let mut fine = 0;
+    for hour in 1..=8 {
+        let name = format!("root.log.2026-11-30-{hour:02}-00-00-000000.xz");
+        if hour == 5 {
+            // A broken archive in the middle: reported, the rest is read.
+            std::fs::write(dir.join(name), b"not xz at all").unwrap();
+            continue;
+        }
+        let records = hour_records(hour);
+        write_archive(&dir, &name, &records.concat());
+        for r in &records {
+            if r.contains("ValueError") {
+                expected.push_str(r);
+            } else {
+                fine += 1;
+            }
+        }
+    }
+    std::fs::write(dir.join("root.log"), line("23:00:00", &traceback(99))).unwrap();
+    expected.push_str(&line("23:00:00", &traceback(99)));
+    let ld = logdir.path().to_str().unwrap();
+
+    // -i on a continuation line: every traceback whole, archives in order.
+    let out = run(&["grep", "-i", "VALUEERROR", "app", "--logdir", ld]);
+    assert_eq!(out.status.code(), Some(2), "the broken archive is an error");
+    assert!(
+        stdout(&out) == expected,
+        "output differs from the archives' records"
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("root.log.2026-11-30-05-00-00-000000.xz") && err.contains("corrupt"),
+        "{err}"
+    );
+
+    let out = run(&["grep", "-c", "-v", "Traceback", "app", "--logdir", ld]);
+    assert_eq!(stdout(&out), format!("{fine}\n"));
+    let out = run(&["grep", "-c", "ValueError", "app", "--logdir", ld]);
+    assert_eq!(
+        stdout(&out),
+        format!("{}\n", expected.matches("Traceback").count())
+    );
+}
+
 #[test]
 fn since_and_until_select_records_and_skip_archives_outside_unopened() {
     let logdir = tempfile::tempdir().unwrap();

@@ -147,14 +147,9 @@ impl Iterator for StreamRecords<'_> {
             }
             match self.current.as_mut().and_then(Iterator::next) {
                 Some(Ok(r)) => {
-                    let t = r.time;
-                    if self.since.is_some_and(|s| t.is_some_and(|t| t < s)) {
-                        continue;
+                    if in_window(r.time, self.since, self.until) {
+                        return Some(r);
                     }
-                    if self.until.is_some_and(|u| t.is_some_and(|t| t > u)) {
-                        continue;
-                    }
-                    return Some(r);
                 }
                 Some(Err(e)) => {
                     if let Some(p) = &self.current_path {
@@ -166,6 +161,13 @@ impl Iterator for StreamRecords<'_> {
             }
         }
     }
+}
+
+/// Whether a record received at `t` is inside [since, until]; a record
+/// without a time (nothing before it to date it) is always kept.
+pub fn in_window(t: Option<DateTime>, since: Option<DateTime>, until: Option<DateTime>) -> bool {
+    let Some(t) = t else { return true };
+    since.is_none_or(|s| t >= s) && until.is_none_or(|u| t <= u)
 }
 
 /// The last `keep` records of one file that `want` selects (for `tail`,

@@ -10,6 +10,7 @@ mod decode;
 mod files;
 mod follow;
 mod merge;
+mod parallel;
 mod query;
 mod record;
 mod tail;
@@ -104,6 +105,23 @@ impl Out {
 
     fn flush(&mut self) -> io::Result<()> {
         self.w.flush()
+    }
+}
+
+/// What `grep` selects: records the pattern matches, or with -v those it
+/// does not.
+#[derive(Debug, Clone)]
+struct Pattern {
+    re: regex::bytes::Regex,
+    invert: bool,
+}
+
+impl Pattern {
+    /// Whether `r` is selected. The record's last newline is not part of
+    /// what is matched, so `boom$` matches a record ending in "boom".
+    fn selects(&self, r: &Record) -> bool {
+        let text = r.bytes.strip_suffix(b"\n").unwrap_or(&r.bytes);
+        self.re.is_match(text) != self.invert
     }
 }
 
@@ -212,23 +230,33 @@ pub(crate) fn grep(args: &GrepArgs) -> Result<ExitCode> {
         .multi_line(true)
         .build()
         .with_context(|| format!("bad pattern {:?}", args.pattern))?;
+    let pattern = Pattern {
+        re,
+        invert: args.invert_match,
+    };
     let q = Query::new(&args.target, args.config.as_deref(), Some(&args.window))?;
-    let streams = q.streams()?;
+    let mut streams = q.streams()?;
     let problems = Problems::default();
     let mut out = Out::new();
+    let workers = std::thread::available_parallelism().map_or(1, usize::from);
     let mut selected = 0u64;
     let result = (|| {
-        for r in records(&q, streams, &problems) {
-            // The record's last newline is not part of what is matched, so
-            // `boom$` matches a record ending in "boom".
-            let text = r.bytes.strip_suffix(b"\n").unwrap_or(&r.bytes);
-            if re.is_match(text) != args.invert_match {
-                selected += 1;
-                if !args.count {
-                    out.write(&r.bytes)?;
-                }
-            }
-        }
+        selected = if streams.len() == 1 && workers > 1 {
+            // One stream, its files in order: each archive on a thread.
+            let files = streams.pop().expect("one stream").files;
+            let limits = parallel::Limits {
+                workers,
+                buffered: parallel::BUFFERED,
+            };
+            let search = parallel::Search {
+                q: &q,
+                pattern: &pattern,
+                count_only: args.count,
+            };
+            search.run(&files, limits, &mut out.w, &problems)?
+        } else {
+            grep_merged(&q, streams, &pattern, args.count, &mut out.w, &problems)?
+        };
         if args.count {
             out.write(format!("{selected}\n").as_bytes())?;
         }
@@ -240,6 +268,28 @@ pub(crate) fn grep(args: &GrepArgs) -> Result<ExitCode> {
         ExitCode::from(1)
     };
     Ok(finish(result, &problems, found, ExitCode::from(2)))
+}
+
+/// `grep` of streams merged by time, on this thread: writes the selected
+/// records (unless `count_only`) and returns how many there were.
+fn grep_merged(
+    q: &Query,
+    streams: Vec<Stream>,
+    pattern: &Pattern,
+    count_only: bool,
+    out: &mut impl Write,
+    problems: &Problems,
+) -> io::Result<u64> {
+    let mut selected = 0;
+    for r in records(q, streams, problems) {
+        if pattern.selects(&r) {
+            selected += 1;
+            if !count_only {
+                out.write_all(&r.bytes)?;
+            }
+        }
+    }
+    Ok(selected)
 }
 
 pub(crate) use tail::run as tail;
