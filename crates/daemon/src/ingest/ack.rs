@@ -104,6 +104,11 @@ impl Acks {
     pub async fn superseded(&self) {
         self.claim.superseded().cancelled().await;
     }
+
+    /// True once a newer connection has claimed this session.
+    pub fn is_superseded(&self) -> bool {
+        self.claim.superseded().is_cancelled()
+    }
 }
 
 /// The one place that decides when the records of a round may be

@@ -8,6 +8,7 @@
 pub mod ack;
 pub mod framebuf;
 pub mod limits;
+pub mod reader;
 pub mod rejects;
 pub mod sessions;
 pub mod stream;

@@ -22,21 +22,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::ack::{self, Acks, Refused};
-use super::framebuf::{self, FrameBuf};
 use super::limits::{Connection, Registry};
+use super::reader::{ConnReader, Read};
 use super::sessions::Sessions;
 use crate::router::{Batch, Router};
-
-/// A connection's read buffer starts this large...
-const INITIAL_BUFFER: usize = 1024;
-/// ...and doubles, while reads fill it, up to this (a frame larger than
-/// this gets a buffer of its own size, up to `max_message_size`).
-const MAX_BUFFER: usize = framebuf::LARGE;
-/// A connection quiet this long gives its buffer back.
-const IDLE_SHRINK: Duration = Duration::from_secs(30);
-/// On shutdown a connection reads what has already arrived: it stops once
-/// the socket has been quiet this long, or at `shutdown_timeout`.
-const DRAIN_QUIET: Duration = Duration::from_millis(100);
 
 /// Shared by every stream listener: the connection limit and what each
 /// connection needs.
@@ -147,93 +136,45 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     tracing::debug!(peer = %peer, "connection opened");
     let router = &ctx.router;
     let mut decoder = FrameDecoder::new(router.max_payload());
-    let mut buf = FrameBuf::new();
-    let mut target = INITIAL_BUFFER;
+    let mut reader = ConnReader::new();
     let mut batch = router.batch();
     let mut in_flight = Vec::new();
-    let mut drain_until = None;
     let mut acks: Option<Acks> = None;
     let mut first_frame = true;
     loop {
-        let wanted = decoder.wanted(&buf).max(target);
-        if let Err(e) = buf.reserve_total(wanted) {
-            tracing::warn!(peer = %peer, error = %e, bytes = wanted, "cannot allocate a read buffer; connection closed");
-            break;
-        }
-        let spare = buf.capacity() - buf.len();
-        conn.memory_room().await;
-        let read = match drain_until {
-            None => tokio::select! {
-                biased;
-                () = superseded(acks.as_ref()) => {
-                    tracing::debug!(peer = %peer, "session taken over by a newer connection");
-                    break;
-                }
-                () = conn.stopped() => match conn.drain_deadline() {
-                    Some(limit) => {
-                        drain_until = Some(limit);
-                        continue;
-                    }
-                    None => break,
-                },
-                r = tokio::time::timeout(IDLE_SHRINK, buf.read_from(&mut stream)) => match r {
-                    Ok(r) => r,
-                    Err(_) => {
-                        if buf.is_empty() {
-                            buf.release();
-                            target = INITIAL_BUFFER;
-                        }
-                        continue;
-                    }
-                },
-            },
-            Some(limit) => {
-                let now = tokio::time::Instant::now();
-                // Checked before reading: a timeout only fires on a read
-                // that waits, and a client that keeps sending never makes
-                // one wait.
-                let read = if now < limit {
-                    tokio::time::timeout_at(
-                        (now + DRAIN_QUIET).min(limit),
-                        buf.read_from(&mut stream),
-                    )
-                    .await
-                    .ok()
-                } else {
-                    None
-                };
-                match read {
-                    Some(r) => r,
-                    None => {
-                        conn.cut(&mut stream, buf.len()).await;
-                        break;
-                    }
-                }
-            }
-        };
-        let n = match read {
-            Ok(0) => {
-                if !buf.is_empty() || decoder.is_skipping() {
+        let read = reader
+            .read(
+                &mut stream,
+                conn,
+                |buf| decoder.wanted(buf),
+                superseded(acks.as_ref()),
+            )
+            .await;
+        match read {
+            Read::Bytes(_) => {}
+            Read::Eof => {
+                let left = reader.buf.len();
+                if left > 0 || decoder.is_skipping() {
                     router.rejects().report(
                         peer,
                         "partial_frame",
-                        &format!(
-                            "client disconnected mid-frame; {} bytes discarded",
-                            buf.len()
-                        ),
+                        &format!("client disconnected mid-frame; {left} bytes discarded"),
                     );
                 }
                 break;
             }
-            Ok(n) => n,
-            Err(e) => {
+            Read::Failed(e) => {
                 tracing::debug!(peer = %peer, error = %e, "connection read failed");
                 break;
             }
-        };
-        if n == spare && target < MAX_BUFFER {
-            target *= 2;
+            Read::Stop => {
+                if acks.as_ref().is_some_and(Acks::is_superseded) {
+                    tracing::debug!(peer = %peer, "session taken over by a newer connection");
+                }
+                break;
+            }
         }
+        let buf = &reader.buf;
         router.begin(&mut batch, buf.len());
         let mut pos = 0;
         loop {
@@ -266,32 +207,46 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 }
             }
         }
-        buf.consume(pos);
-        conn.settle(&mut buf, MAX_BUFFER);
+        reader.consumed(pos, conn);
         if let Some(a) = acks.as_mut() {
             if a.round_pending() && !acknowledge(&mut stream, peer, router, &mut batch, a).await {
                 break;
             }
             continue;
         }
-        if !batch.is_empty() {
-            // One wait per read, however many records it held; never more
-            // than one read handed over and not yet taken.
-            for ack in in_flight.drain(..) {
-                let _ = ack.await;
-            }
-            match router.commit(&mut batch).await {
-                Ok(c) if c.wait_now => {
-                    for ack in c.acks {
-                        let _ = ack.await;
-                    }
-                }
-                Ok(c) => in_flight = c.acks,
-                Err(_) => break,
-            }
+        if !hand_over(router, &mut batch, &mut in_flight).await {
+            break;
         }
     }
     tracing::debug!(peer = %peer, "connection closed");
+}
+
+/// Hands one read's records to the writers (a v1 or syslog connection):
+/// waits first for the previous read to be taken (never more than one read
+/// handed over and not yet taken), and for this one to be written when its
+/// facility asks (`flush_every = 1`, `fsync`): one wait per read, however
+/// many records it held. False when the writers are gone.
+pub async fn hand_over(
+    router: &Router,
+    batch: &mut Batch,
+    in_flight: &mut Vec<tokio::sync::oneshot::Receiver<()>>,
+) -> bool {
+    if batch.is_empty() {
+        return true;
+    }
+    for ack in in_flight.drain(..) {
+        let _ = ack.await;
+    }
+    match router.commit(batch).await {
+        Ok(c) if c.wait_now => {
+            for ack in c.acks {
+                let _ = ack.await;
+            }
+        }
+        Ok(c) => *in_flight = c.acks,
+        Err(_) => return false,
+    }
+    true
 }
 
 /// Resolves when a newer connection has taken this one's v2 session; never

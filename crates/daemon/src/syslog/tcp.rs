@@ -14,16 +14,8 @@ use super::framing::{Decoded, Finish, StreamDecoder};
 use super::route::{Peer, SyslogRoute};
 use crate::ingest::framebuf::FrameBuf;
 use crate::ingest::limits::Connection;
-use crate::ingest::stream::StreamContext;
-
-/// A connection's read buffer starts this large...
-const INITIAL_BUFFER: usize = 1024;
-/// ...and doubles, while reads fill it, up to this (or to one message).
-const MAX_BUFFER: usize = crate::ingest::framebuf::LARGE;
-/// A connection quiet this long gives its buffer back.
-const IDLE_SHRINK: Duration = Duration::from_secs(30);
-/// On shutdown a connection reads until it has been quiet this long.
-const DRAIN_QUIET: Duration = Duration::from_millis(100);
+use crate::ingest::reader::{ConnReader, Read};
+use crate::ingest::stream::{StreamContext, hand_over};
 
 /// Accepts syslog TCP connections until shutdown.
 pub async fn accept(listener: TcpListener, ctx: StreamContext, route: SyslogRoute) {
@@ -53,13 +45,6 @@ pub async fn accept(listener: TcpListener, ctx: StreamContext, route: SyslogRout
     }
 }
 
-/// How a read ended.
-enum Read {
-    Bytes(usize),
-    Eof,
-    Stop,
-}
-
 /// Reads messages from one connection until it closes, is evicted, or the
 /// daemon stops.
 async fn serve(
@@ -74,79 +59,34 @@ async fn serve(
     let router = ctx.router.clone();
     let max = router.max_payload();
     let mut decoder = StreamDecoder::new(max);
-    let mut buf = FrameBuf::new();
-    let mut target = INITIAL_BUFFER;
+    let mut reader = ConnReader::new();
     let mut batch = router.batch();
     let mut in_flight = Vec::new();
-    let mut drain_until = None;
     loop {
         // Room for the whole octet-counted message at the front, or for a
         // line longer than the buffer (up to just past the limit).
-        let mut wanted = decoder.wanted().max(target);
-        if buf.len() >= wanted {
-            wanted = (buf.len() * 2).min(max + 2).max(buf.len() + 1);
-        }
-        if let Err(e) = buf.reserve_total(wanted) {
-            tracing::warn!(peer = %peer, error = %e, bytes = wanted, "cannot allocate a read buffer; connection closed");
-            break;
-        }
-        let spare = buf.capacity() - buf.len();
-        conn.memory_room().await;
-        let read = match drain_until {
-            None => tokio::select! {
-                biased;
-                () = conn.stopped() => match conn.drain_deadline() {
-                    Some(limit) => {
-                        drain_until = Some(limit);
-                        continue;
-                    }
-                    None => Read::Stop,
-                },
-                r = tokio::time::timeout(IDLE_SHRINK, buf.read_from(&mut stream)) => match r {
-                    Ok(Ok(0)) => Read::Eof,
-                    Ok(Ok(n)) => Read::Bytes(n),
-                    Ok(Err(e)) => {
-                        tracing::debug!(peer = %addr, error = %e, "syslog connection read failed");
-                        Read::Stop
-                    }
-                    Err(_) => {
-                        if buf.is_empty() {
-                            buf.release();
-                            target = INITIAL_BUFFER;
-                        }
-                        continue;
-                    }
-                },
-            },
-            Some(limit) => {
-                let now = tokio::time::Instant::now();
-                let read = if now < limit {
-                    tokio::time::timeout_at(
-                        (now + DRAIN_QUIET).min(limit),
-                        buf.read_from(&mut stream),
-                    )
-                    .await
-                    .ok()
-                } else {
-                    None
-                };
-                match read {
-                    Some(Ok(0)) => Read::Eof,
-                    Some(Ok(n)) => Read::Bytes(n),
-                    Some(Err(_)) => Read::Stop,
-                    None => {
-                        conn.cut(&mut stream, buf.len()).await;
-                        break;
-                    }
-                }
+        let wanted = |buf: &FrameBuf| {
+            let w = decoder.wanted();
+            if buf.len() >= w {
+                (buf.len() * 2).min(max + 2).max(buf.len() + 1)
+            } else {
+                w
             }
         };
-        let n = match read {
-            Read::Bytes(n) => n,
+        match reader
+            .read(&mut stream, conn, wanted, std::future::pending())
+            .await
+        {
+            Read::Bytes(_) => {}
+            Read::Failed(e) => {
+                tracing::debug!(peer = %addr, error = %e, "syslog connection read failed");
+                break;
+            }
             Read::Stop => break,
             Read::Eof => {
+                let buf = &reader.buf;
                 router.begin(&mut batch, buf.len());
-                match decoder.finish(&buf) {
+                match decoder.finish(buf) {
                     Finish::Nothing => {}
                     Finish::Message(msg) => route.message(&mut batch, peer, msg),
                     Finish::Partial(lost) => router.rejects().report(
@@ -162,10 +102,8 @@ async fn serve(
                 }
                 break;
             }
-        };
-        if n == spare && target < MAX_BUFFER {
-            target *= 2;
         }
+        let buf = &reader.buf;
         router.begin(&mut batch, buf.len());
         let mut pos = 0;
         loop {
@@ -190,21 +128,9 @@ async fn serve(
                 }
             }
         }
-        buf.consume(pos);
-        conn.settle(&mut buf, MAX_BUFFER);
-        if !batch.is_empty() {
-            for ack in in_flight.drain(..) {
-                let _ = ack.await;
-            }
-            match router.commit(&mut batch).await {
-                Ok(c) if c.wait_now => {
-                    for ack in c.acks {
-                        let _ = ack.await;
-                    }
-                }
-                Ok(c) => in_flight = c.acks,
-                Err(_) => break,
-            }
+        reader.consumed(pos, conn);
+        if !hand_over(&router, &mut batch, &mut in_flight).await {
+            break;
         }
     }
     tracing::debug!(peer = %addr, "syslog connection closed");
