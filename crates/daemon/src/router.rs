@@ -16,6 +16,7 @@ use arc_swap::ArcSwap;
 use loghog_proto::{Message, RawFrame, open_payload};
 use tokio::sync::oneshot;
 
+use crate::cluster::ingest::{CHUNK_BYTES, Outgoing, Publisher};
 use crate::config::{Facilities, Facility};
 use crate::ingest::rejects::Rejects;
 use crate::ratelimit::RateLimiter;
@@ -34,6 +35,8 @@ pub struct Router {
     hosts: Mutex<HashMap<String, HashMap<String, HashSet<String>>>>,
     /// Warnings about hosts over `max_hosts`, rate-limited.
     notices: RateLimiter,
+    /// Cluster ingest: records go to JetStream instead of the writers.
+    publisher: Option<Arc<Publisher>>,
 }
 
 impl Router {
@@ -56,7 +59,20 @@ impl Router {
             rejects,
             hosts: Mutex::default(),
             notices: RateLimiter::default(),
+            publisher: None,
         }
+    }
+
+    /// Cluster ingest: commits publish to JetStream through `publisher`
+    /// instead of writing (docs/cluster.md).
+    pub fn with_publisher(mut self, publisher: Arc<Publisher>) -> Router {
+        self.publisher = Some(publisher);
+        self
+    }
+
+    /// The facilities in force (the archive role resolves with them).
+    pub fn facilities(&self) -> Arc<Facilities> {
+        self.facilities.load_full()
     }
 
     /// Replaces the facilities (SIGHUP); batches in progress finish with the
@@ -162,6 +178,15 @@ impl Router {
             acks: Vec::new(),
             wait_now: false,
         };
+        if let Some(publisher) = &self.publisher {
+            // The ack fires once JetStream has the whole read: "written"
+            // becomes "accepted by JetStream", same handshake.
+            let groups = take_outgoing(batch);
+            if !groups.is_empty() {
+                committed.acks.push(publisher.publish(groups).await);
+            }
+            return Ok(committed);
+        }
         for mut wb in self.take_batches(batch) {
             let (tx, rx) = oneshot::channel();
             wb.ack = Some(tx);
@@ -176,6 +201,17 @@ impl Router {
     /// Hands the batch's groups to the writers if they have room; counts and
     /// drops what does not fit (UDP).
     pub fn try_commit(&self, batch: &mut Batch, peer: SocketAddr) {
+        if let Some(publisher) = &self.publisher {
+            if let Err(n) = publisher.try_publish(take_outgoing(batch)) {
+                self.rejects.report_loss(
+                    peer,
+                    "queue_full",
+                    n,
+                    &format!("too much unacknowledged by JetStream: {n} datagram records dropped"),
+                );
+            }
+            return;
+        }
         for wb in self.take_batches(batch) {
             if let Err(wb) = self.storage.try_write(wb) {
                 let n = u64::from(wb.records);
@@ -274,6 +310,23 @@ pub struct Committed {
     pub wait_now: bool,
 }
 
+/// The batch's groups as the cluster publisher takes them.
+fn take_outgoing(batch: &mut Batch) -> Vec<Outgoing> {
+    batch
+        .groups
+        .drain(..)
+        .filter(|g| g.records > 0)
+        .map(|g| Outgoing {
+            app: g.facility.app.clone(),
+            facility: g.facility.name.clone(),
+            host: g.host,
+            lines: g.lines,
+            records: g.records,
+            cuts: g.cuts,
+        })
+        .collect()
+}
+
 /// At most the first 64 characters of a name sent by a client, for a log
 /// line (a host name can be 100 KB).
 fn shown(name: &str) -> &str {
@@ -298,6 +351,9 @@ struct Group {
     host: String,
     lines: Vec<u8>,
     records: u32,
+    /// Record boundaries about every [`CHUNK_BYTES`] (offset, records
+    /// before it), where the cluster publisher may split a message.
+    cuts: Vec<(usize, u32)>,
 }
 
 impl Batch {
@@ -323,6 +379,7 @@ impl Batch {
                     },
                     lines: Vec::with_capacity(self.size_hint),
                     records: 0,
+                    cuts: Vec::new(),
                 });
                 self.groups.len() - 1
             }
@@ -331,6 +388,10 @@ impl Batch {
 
     fn clock_line(&mut self, group: usize, hostname: &str, body: &str) {
         let g = &mut self.groups[group];
+        let at = g.cuts.last().map_or(0, |c| c.0);
+        if g.lines.len() - at >= CHUNK_BYTES {
+            g.cuts.push((g.lines.len(), g.records));
+        }
         self.clock.format_line(&mut g.lines, hostname, body);
         g.records += 1;
     }

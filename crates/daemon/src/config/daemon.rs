@@ -86,6 +86,7 @@ const KNOWN: &[(&str, &[&str])] = &[
             "max_open_files",
         ],
     ),
+    ("cluster", crate::cluster::config::KEYS),
 ];
 
 /// The validated daemon configuration.
@@ -115,6 +116,8 @@ pub struct DaemonConfig {
     pub server: ServerSettings,
     /// Where some settings were read, for messages about their values.
     pub lines: SettingLines,
+    /// `[cluster]`: None (the default) runs standalone.
+    pub cluster: Option<crate::cluster::config::ClusterSettings>,
 }
 
 /// The loghogd.conf line of settings whose values are checked after
@@ -376,6 +379,11 @@ impl DaemonConfig {
             positive::<usize>(v, "a number of files")
         });
 
+        let cluster = crate::cluster::config::read(ini, path, base).unwrap_or_else(|e| {
+            r.errors.extend(e);
+            None
+        });
+
         if !listen_ssl.is_empty() {
             let line = ["listen_ipv4_ssl", "listen_ipv6_ssl"]
                 .iter()
@@ -478,6 +486,7 @@ impl DaemonConfig {
                 max_open_files,
             },
             lines,
+            cluster,
         };
         (Ok(config), warnings)
     }
