@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::ingest::{H_APP, H_FACILITY, H_HOST};
-use super::resume::{Progress, already_written};
+use super::resume::{Progress, written_prefix};
 use super::{Cluster, ClusterStats, MAX_BACKOFF};
 use crate::config::Facility;
 use crate::ratelimit::RateLimiter;
@@ -32,8 +32,11 @@ use crate::router::Router;
 use crate::storage::WriteBatch;
 use crate::storage::line::live_path;
 
-/// Messages fetched (and written) together.
-const FETCH: usize = 512;
+/// Messages fetched (and written) together...
+const FETCH: usize = 256;
+/// ...and at most this many bytes of them (a message is at most about
+/// 1.3 MiB: `CHUNK_BYTES` plus one record), which bounds the memory.
+const FETCH_BYTES: usize = 32 << 20;
 /// A fetch waits this long for messages before it returns what it has.
 const FETCH_WAIT: Duration = Duration::from_secs(1);
 /// JetStream redelivers a message not acknowledged within this.
@@ -99,6 +102,19 @@ pub fn durable_name(app: Option<&str>) -> String {
     out
 }
 
+/// One file's part of a fetched batch, in delivery order.
+struct FileBatch {
+    path: PathBuf,
+    facility: Arc<Facility>,
+    /// Records a killed run was writing when it died (between `written`
+    /// and `intent`): only what the file does not end with is written.
+    maybe: Vec<u8>,
+    maybe_records: u32,
+    /// Records never written before.
+    data: Vec<u8>,
+    records: u32,
+}
+
 struct Consumer {
     cluster: Arc<Cluster>,
     target: Target,
@@ -140,6 +156,7 @@ impl Consumer {
             consumer = %self.durable,
             filter = %self.filter,
             written_through = progress.written(),
+            intent = progress.intent(),
             progress = %progress.path().display(),
             "archive consumer starting"
         );
@@ -175,6 +192,7 @@ impl Consumer {
             let fetched = consumer
                 .fetch()
                 .max_messages(FETCH)
+                .max_bytes(FETCH_BYTES)
                 .expires(FETCH_WAIT)
                 .messages()
                 .await;
@@ -265,9 +283,7 @@ impl Consumer {
         let facilities = self.target.router.facilities();
         let written = progress.written();
         let intent = progress.intent();
-        // Per file, in order: (facility, data, records, from the batch a
-        // killed run may have written).
-        let mut files: Vec<(PathBuf, Arc<Facility>, Vec<u8>, u32, Vec<u8>, u32)> = Vec::new();
+        let mut files: Vec<FileBatch> = Vec::new();
         let mut take = messages.len();
         let mut last_seq = written;
         let mut skipped = 0u64;
@@ -309,20 +325,27 @@ impl Consumer {
                 self.target.gzip,
             );
             let records = records_of(m);
-            let k = match files.iter().position(|f| f.0 == path) {
+            let k = match files.iter().position(|f| f.path == path) {
                 Some(k) => k,
                 None => {
-                    files.push((path, facility, Vec::new(), 0, Vec::new(), 0));
+                    files.push(FileBatch {
+                        path,
+                        facility,
+                        maybe: Vec::new(),
+                        maybe_records: 0,
+                        data: Vec::new(),
+                        records: 0,
+                    });
                     files.len() - 1
                 }
             };
             let f = &mut files[k];
             if seq <= intent {
-                f.4.extend_from_slice(&m.payload);
-                f.5 += records;
+                f.maybe.extend_from_slice(&m.payload);
+                f.maybe_records += records;
             } else {
-                f.2.extend_from_slice(&m.payload);
-                f.3 += records;
+                f.data.extend_from_slice(&m.payload);
+                f.records += records;
             }
             last_seq = seq;
         }
@@ -333,18 +356,32 @@ impl Consumer {
         }
         let mut acks: Vec<oneshot::Receiver<()>> = Vec::new();
         let mut records_written = 0u64;
-        for (path, facility, data, records, maybe, maybe_records) in files {
+        for FileBatch {
+            path,
+            facility,
+            maybe,
+            maybe_records,
+            data,
+            records,
+        } in files
+        {
             // The part a killed run was writing: written again only if the
             // file does not already end with it.
             let (data, records) = if maybe.is_empty() {
                 (data, records)
-            } else if already_written(&path, &maybe) {
+            } else {
+                let done = written_prefix(&path, &maybe);
+                // Records are counted by line here: only the counters and
+                // flush_every use the count.
+                let done_records =
+                    (memchr::memchr_iter(b'\n', &maybe[..done]).count() as u32).min(maybe_records);
                 self.stats
                     .redelivered_skipped
-                    .fetch_add(u64::from(maybe_records), Ordering::Relaxed);
-                (data, records)
-            } else {
-                ([maybe, data].concat(), maybe_records + records)
+                    .fetch_add(u64::from(done_records), Ordering::Relaxed);
+                (
+                    [&maybe[done..], &data[..]].concat(),
+                    maybe_records - done_records + records,
+                )
             };
             if records == 0 {
                 continue;

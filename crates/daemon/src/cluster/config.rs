@@ -264,7 +264,10 @@ fn check_url(url: &str) -> Result<(), String> {
         Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0),
         None => !hostport.is_empty(),
     };
-    if ok && !hostport.contains(char::is_whitespace) {
+    if ok
+        && !hostport.contains(char::is_whitespace)
+        && url.parse::<async_nats::ServerAddr>().is_ok()
+    {
         Ok(())
     } else {
         Err(format!("'{url}' is not a NATS server URL (host:port)"))

@@ -143,8 +143,14 @@ impl Cluster {
                 let notices = notices.clone();
                 async move { on_event(&stats, &notices, event) }
             });
+        let servers = settings
+            .nats
+            .iter()
+            .map(|u| u.parse::<async_nats::ServerAddr>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(std::io::Error::other)?;
         let client = options
-            .connect(settings.nats.join(","))
+            .connect(servers)
             .await
             .map_err(std::io::Error::other)?;
         let mut js = jetstream::new(client);
@@ -232,7 +238,7 @@ impl Cluster {
         }
     }
 
-    /// Logs the counters every minute until `stop` is cancelled.
+    /// Logs the counters every [`REPORT_EVERY`] until `stop` is cancelled.
     pub fn spawn_reporter(&self, stop: CancellationToken) {
         let stats = self.stats.clone();
         let role = self.settings.role;
@@ -242,7 +248,8 @@ impl Cluster {
             loop {
                 tokio::select! {
                     _ = every.tick() => stats.log(role),
-                    () = stop.cancelled() => { stats.log(role); return; }
+                    // Node::stop logs the final counters.
+                    () = stop.cancelled() => return,
                 }
             }
         });
@@ -398,6 +405,7 @@ fn on_event(stats: &ClusterStats, notices: &RateLimiter, event: async_nats::Even
                 );
             }
         }
+        async_nats::Event::Closed => tracing::info!("NATS connection closed"),
         other => {
             let v = notices.check("nats_event");
             if v.log {

@@ -6,17 +6,13 @@
 //! (a batch up to it was being written). Messages JetStream delivers again
 //! at or below `written` (their acknowledgement was lost, or the node died
 //! before sending it) are skipped; those between `written` and `intent`
-//! were being written when the node died, and are skipped only if their
-//! file already ends with them. Each update is one 42-byte `pwrite`, which a
+//! were being written when the node died: what their file already ends
+//! with is not written again. Each update is one 42-byte `pwrite`, which a
 //! killed process either did or did not do.
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-
-/// How far before the end of a live file a batch written by a killed run is
-/// looked for (beyond its own length): other batches may have followed it.
-const TAIL_SLACK: u64 = 4 << 20;
 
 /// The progress of one durable consumer.
 #[derive(Debug)]
@@ -93,35 +89,52 @@ impl Progress {
     }
 }
 
-/// Whether the live file at `path` already holds `data`, written by a run
-/// that was killed before it could record so: `data` appears within its
-/// last bytes, or (the file rotated part-way) the whole file is the end
-/// of `data`, starting at a line. A compressed live file is never searched
-/// (its records may then be written twice, see docs/cluster.md).
-pub fn already_written(path: &Path, data: &[u8]) -> bool {
+/// How much of `data` (a batch a killed run was writing to the live file at
+/// `path`) is already there: the longest start of `data`, ending at a line,
+/// that the file ends with, since the killed run wrote nothing to this file
+/// after the batch. The writer may have been killed between two of its
+/// writes, or rotated the file part-way (then the whole file is a middle
+/// part of `data`). A compressed live file is never searched (0: its
+/// records may be written twice, see docs/cluster.md).
+pub fn written_prefix(path: &Path, data: &[u8]) -> usize {
     if data.is_empty() || path.extension().is_some_and(|e| e == "gz") {
-        return false;
+        return 0;
     }
     let Ok(mut file) = File::open(path) else {
-        return false;
+        return 0;
     };
     let Ok(len) = file.metadata().map(|m| m.len()) else {
-        return false;
+        return 0;
     };
-    let want = data.len() as u64;
-    let from = len.saturating_sub(want + TAIL_SLACK);
+    let from = len.saturating_sub(data.len() as u64);
     let mut tail = Vec::with_capacity((len - from) as usize);
     if file.seek(SeekFrom::Start(from)).is_err() || file.read_to_end(&mut tail).is_err() {
-        return false;
+        return 0;
     }
-    if memchr::memmem::find(&tail, data).is_some() {
-        return true;
+    if tail.last() != Some(&b'\n') {
+        return 0;
     }
-    from == 0
-        && !tail.is_empty()
-        && tail.len() < data.len()
-        && data.ends_with(&tail)
-        && data[data.len() - tail.len() - 1] == b'\n'
+    // The file's last line, and where it occurs in `data` as a whole line.
+    let start = memchr::memrchr(b'\n', &tail[..tail.len() - 1]).map_or(0, |i| i + 1);
+    let last = &tail[start..];
+    let at_line = |pos: usize| pos == 0 || data[pos - 1] == b'\n';
+    let mut ends: Vec<usize> = memchr::memmem::find_iter(data, last)
+        .filter(|&pos| at_line(pos))
+        .map(|pos| pos + last.len())
+        .collect();
+    ends.reverse();
+    for end in ends {
+        let part = &data[..end];
+        let whole_file = from == 0;
+        if tail.ends_with(part) {
+            return end;
+        }
+        // Rotated part-way: the new file holds data[end - len..end].
+        if whole_file && part.ends_with(&tail) && at_line(end - tail.len()) {
+            return end;
+        }
+    }
+    0
 }
 
 #[cfg(test)]
@@ -149,24 +162,34 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_is_found_at_the_end_of_its_file() {
+    fn the_written_part_of_a_batch_is_found() {
         let dir = tempfile::tempdir().unwrap();
         let live = dir.path().join("root.log");
-        assert!(!already_written(&live, b"a\n"), "no file: not written");
-        std::fs::write(&live, "one\ntwo\nthree\nfour\n").unwrap();
-        assert!(
-            already_written(&live, b"two\nthree\n"),
-            "followed by others"
+        assert_eq!(written_prefix(&live, b"a\n"), 0, "no file: nothing written");
+        std::fs::write(&live, "one\ntwo\nthree\n").unwrap();
+        assert_eq!(written_prefix(&live, b"two\nthree\n"), 10, "all of it");
+        assert_eq!(
+            written_prefix(&live, b"two\nthree\nfour\n"),
+            10,
+            "cut between writes"
         );
-        assert!(!already_written(&live, b"five\n"));
-        // Rotated part-way: the new file holds the batch's last lines.
-        std::fs::write(&live, "three\nfour\n").unwrap();
-        assert!(already_written(&live, b"two\nthree\nfour\n"));
-        assert!(!already_written(&live, b"hree\nfour\nfive\n"));
+        assert_eq!(written_prefix(&live, b"four\nfive\n"), 0, "none of it");
+        assert_eq!(
+            written_prefix(&live, b"wothree\n"),
+            0,
+            "only whole lines count"
+        );
+        // Rotated part-way: the new file holds the batch's middle lines.
+        std::fs::write(&live, "three\n").unwrap();
+        assert_eq!(written_prefix(&live, b"two\nthree\nfour\n"), 10);
+        // Repeated lines: the longest match wins.
+        std::fs::write(&live, "x\nx\n").unwrap();
+        assert_eq!(written_prefix(&live, b"x\nx\ny\n"), 4);
         let gz = dir.path().join("root.log.gz");
         std::fs::write(&gz, "one\n").unwrap();
-        assert!(
-            !already_written(&gz, b"one\n"),
+        assert_eq!(
+            written_prefix(&gz, b"one\n"),
+            0,
             "compressed files are not searched"
         );
     }
