@@ -366,3 +366,54 @@ fn a_killed_ingest_node_loses_only_what_was_in_flight() {
         sent_per_conn.iter().sum::<usize>()
     );
 }
+
+#[test]
+fn nodes_started_before_nats_wait_and_lose_nothing() {
+    if !nats_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let port = free_ports(1)[0];
+    let config = tmp.path().join("solo.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "server_name: solo\nlisten: 127.0.0.1:{port}\nmax_payload: 8MB\njetstream {{\n  store_dir: \"{}\"\n}}\n",
+            tmp.path().join("solo").display()
+        ),
+    )
+    .expect("write nats config");
+    let mut nats = NatsNode {
+        child: None,
+        port,
+        config,
+    };
+    let url = nats.url();
+    // Both nodes start although NATS is not there: they log it and wait.
+    let ingest = node(&url, "ingest", "in-early", "replicas = 1");
+    let archive = node(&url, "both", "arch-early", "replicas = 1");
+    let sent = AtomicU64::new(0);
+    let sender = {
+        let addr = ingest.tcp;
+        std::thread::spawn(move || send_numbered(addr, "gamma", 3, 2_000, &sent))
+    };
+    assert!(
+        ingest.wait_for_output("retrying"),
+        "the ingest node says it cannot publish:\n{}",
+        ingest.output()
+    );
+    let file = archive.logdir().join("gamma/root.log");
+    assert!(read_lines(&file).is_empty(), "nothing can be written without NATS");
+    nats.start();
+    assert_eq!(sender.join().expect("sender"), 2_000);
+    let mut lines = Vec::new();
+    wait_until("the records once NATS is up", ARRIVAL, || {
+        lines = read_lines(&file);
+        lines.len() >= 2_000
+    });
+    assert_eq!(
+        numbers_by_connection(&lines)[3],
+        (0..2_000).collect::<Vec<_>>(),
+        "all of them, once, in order"
+    );
+}
