@@ -403,7 +403,10 @@ fn nodes_started_before_nats_wait_and_lose_nothing() {
         ingest.output()
     );
     let file = archive.logdir().join("gamma/root.log");
-    assert!(read_lines(&file).is_empty(), "nothing can be written without NATS");
+    assert!(
+        read_lines(&file).is_empty(),
+        "nothing can be written without NATS"
+    );
     nats.start();
     assert_eq!(sender.join().expect("sender"), 2_000);
     let mut lines = Vec::new();
@@ -416,4 +419,58 @@ fn nodes_started_before_nats_wait_and_lose_nothing() {
         (0..2_000).collect::<Vec<_>>(),
         "all of them, once, in order"
     );
+}
+
+#[test]
+fn check_config_names_file_line_and_value_of_cluster_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("facilities.conf"), FACILITIES).expect("write");
+    let conf = dir.path().join("loghogd.conf");
+    let text = daemon_conf(
+        "\n[cluster]\nnats = nats://127.0.0.1:4222\nrole = leader\nreplicas = 9\nnonsense = 1\n",
+    );
+    std::fs::write(&conf, &text).expect("write");
+    let line_of = |needle: &str| {
+        text.lines()
+            .position(|l| l.starts_with(needle))
+            .expect("line")
+            + 1
+    };
+    let (code, out, err) = support::run_loghogd(&[
+        std::ffi::OsStr::new("-c"),
+        conf.as_os_str(),
+        std::ffi::OsStr::new("--check-config"),
+    ]);
+    assert_eq!(code, 78, "{out}{err}");
+    let at = |needle: &str| format!("{}:{}: ", conf.display(), line_of(needle));
+    assert!(
+        err.contains(&format!(
+            "{}[cluster] role: 'leader' is not one of ingest, archive, both",
+            at("role")
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "{}[cluster] replicas: '9' is not a replica count from 1 to 5",
+            at("replicas")
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("unknown key 'nonsense' in [cluster] is ignored"),
+        "unknown keys are warned about: {err}"
+    );
+
+    // Fixed, the same file checks out (no NATS needed for that).
+    let fixed = text
+        .replace("role = leader", "role = ingest")
+        .replace("replicas = 9", "replicas = 1");
+    std::fs::write(&conf, fixed).expect("write");
+    let (code, out, err) = support::run_loghogd(&[
+        std::ffi::OsStr::new("-c"),
+        conf.as_os_str(),
+        std::ffi::OsStr::new("--check-config"),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
 }
