@@ -474,3 +474,54 @@ fn check_config_names_file_line_and_value_of_cluster_errors() {
     ]);
     assert_eq!(code, 0, "{out}{err}");
 }
+
+#[test]
+fn nodes_reach_nats_over_tls_with_nats_ca() {
+    if !nats_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let tls = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tls/ecdsa");
+    let pem = tls.join("localhost-server.pem");
+    let port = free_ports(1)[0];
+    let config = tmp.path().join("tls.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "server_name: tls\nlisten: 127.0.0.1:{port}\nmax_payload: 8MB\n\
+             jetstream {{\n  store_dir: \"{}\"\n}}\n\
+             tls {{\n  cert_file: \"{}\"\n  key_file: \"{}\"\n}}\n",
+            tmp.path().join("store").display(),
+            pem.display(),
+            pem.display()
+        ),
+    )
+    .expect("write nats config");
+    let mut nats = NatsNode {
+        child: None,
+        port,
+        config,
+    };
+    nats.start();
+    let ca = tls.join("localhost-ca.cert");
+    let extra = format!("replicas = 1\nnats_ca = {}", ca.display());
+    let both = node(
+        &format!("tls://localhost:{port}"),
+        "both",
+        "tls-node",
+        &extra,
+    );
+    let sent = AtomicU64::new(0);
+    assert_eq!(send_numbered(both.tcp, "gamma", 5, 300, &sent), 300);
+    let file = both.logdir().join("gamma/root.log");
+    let mut lines = Vec::new();
+    wait_until("the records over TLS", ARRIVAL, || {
+        lines = read_lines(&file);
+        lines.len() >= 300
+    });
+    assert_eq!(
+        numbers_by_connection(&lines)[5],
+        (0..300).collect::<Vec<_>>()
+    );
+    assert!(!both.has_output("reason=nats_event"), "{}", both.output());
+}

@@ -124,6 +124,11 @@ impl Cluster {
         if let Some(ca) = &settings.nats_ca {
             options = options.add_root_certificates(ca.clone());
         }
+        // The NATS client builds its TLS configuration with rustls' process
+        // default, which is ambiguous when a build links two providers (the
+        // client library brings ring); the daemon's own is aws-lc-rs. An
+        // error only means one is installed already.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let notices = Arc::new(RateLimiter::default());
         let events = stats.clone();
         options = options
