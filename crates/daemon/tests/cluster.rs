@@ -513,15 +513,20 @@ fn nodes_reach_nats_over_tls_with_nats_ca() {
     );
     let sent = AtomicU64::new(0);
     assert_eq!(send_numbered(both.tcp, "gamma", 5, 300, &sent), 300);
+    // Datagrams are published too.
+    for k in 0..20 {
+        both.send_udp(&frame("gamma", "root", &format!("c06 {k:06} datagram")));
+    }
     let file = both.logdir().join("gamma/root.log");
     let mut lines = Vec::new();
     wait_until("the records over TLS", ARRIVAL, || {
         lines = read_lines(&file);
-        lines.len() >= 300
+        lines.len() >= 320
     });
-    assert_eq!(
-        numbers_by_connection(&lines)[5],
-        (0..300).collect::<Vec<_>>()
-    );
+    let by_conn = numbers_by_connection(&lines);
+    assert_eq!(by_conn[5], (0..300).collect::<Vec<_>>());
+    let mut datagrams = by_conn[6].clone();
+    datagrams.sort_unstable();
+    assert_eq!(datagrams, (0..20).collect::<Vec<_>>(), "each datagram once");
     assert!(!both.has_output("reason=nats_event"), "{}", both.output());
 }
