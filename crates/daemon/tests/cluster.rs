@@ -362,7 +362,8 @@ fn a_killed_ingest_node_loses_only_what_was_in_flight() {
         lost += sent - seqs.len();
     }
     eprintln!(
-        "ingest SIGKILL: {} records sent to the killed node by 4 v1 connections, {lost} were in flight and lost",
+        "ingest SIGKILL: {} records sent to the killed node by 4 v1 connections, {lost} were in flight \
+         (socket buffers and unacknowledged reads) and lost; what arrived is a gapless prefix per connection",
         sent_per_conn.iter().sum::<usize>()
     );
 }
