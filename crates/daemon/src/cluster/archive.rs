@@ -32,12 +32,12 @@ use crate::router::Router;
 use crate::storage::WriteBatch;
 use crate::storage::line::live_path;
 
-/// Messages fetched (and written) together...
-const FETCH: usize = 256;
-/// ...and at most this many bytes of them (a message is at most about
-/// 1.3 MiB: `CHUNK_BYTES` plus one record), which bounds the memory.
-const FETCH_BYTES: usize = 32 << 20;
-/// A fetch waits this long for messages before it returns what it has.
+/// Messages fetched (and written) together: a message holds at most about
+/// 1.3 MiB (`CHUNK_BYTES` plus one record), usually far less, so this
+/// bounds the memory a consumer holds.
+const FETCH: usize = 64;
+/// When the stream had nothing, the next request waits this long for one
+/// message (instead of asking again at once).
 const FETCH_WAIT: Duration = Duration::from_secs(1);
 /// JetStream redelivers a message not acknowledged within this.
 const ACK_WAIT: Duration = Duration::from_secs(60);
@@ -165,9 +165,14 @@ impl Consumer {
             if !self.cluster.ensure_stream(&stop).await {
                 return;
             }
-            match self.consume(&mut progress, &stop).await {
+            let mut progressed = false;
+            match self.consume(&mut progress, &stop, &mut progressed).await {
                 Restart::Stop => return,
                 Restart::Failed(reason, why) => self.warn(reason, &why),
+            }
+            if progressed {
+                // A failure after work done starts the back-off afresh.
+                backoff = Duration::from_millis(100);
             }
             if sleep_or_stop(backoff, &stop).await {
                 return;
@@ -178,24 +183,36 @@ impl Consumer {
 
     /// Makes the consumer (again) and writes what it delivers until
     /// something fails or `stop` is cancelled.
-    async fn consume(&mut self, progress: &mut Progress, stop: &CancellationToken) -> Restart {
+    async fn consume(
+        &mut self,
+        progress: &mut Progress,
+        stop: &CancellationToken,
+        progressed: &mut bool,
+    ) -> Restart {
         let consumer = match self.make_consumer().await {
             Ok(c) => c,
             Err(e) => return Restart::Failed("consumer_setup", e),
         };
         // A new consumer numbers its deliveries from 1 without a gap.
         let mut expected = 1;
+        let mut idle = false;
         loop {
             if stop.is_cancelled() {
                 return Restart::Stop;
             }
-            let fetched = consumer
-                .fetch()
-                .max_messages(FETCH)
-                .max_bytes(FETCH_BYTES)
-                .expires(FETCH_WAIT)
-                .messages()
-                .await;
+            // What is there, at once; after an empty answer, wait for the
+            // next message (a pull that waits for a whole batch would add
+            // its wait to every batch but the busiest).
+            let fetched = if idle {
+                consumer
+                    .batch()
+                    .max_messages(1)
+                    .expires(FETCH_WAIT)
+                    .messages()
+                    .await
+            } else {
+                consumer.fetch().max_messages(FETCH).messages().await
+            };
             let mut batch = match fetched {
                 Ok(b) => b,
                 Err(e) => return Restart::Failed("fetch_failed", e.to_string()),
@@ -235,10 +252,12 @@ impl Consumer {
                 expected += 1;
                 messages.push(m);
             }
-            if !messages.is_empty()
-                && let Err(failure) = self.write(progress, messages).await
-            {
-                return failure;
+            idle = messages.is_empty();
+            if !idle {
+                if let Err(failure) = self.write(progress, messages).await {
+                    return failure;
+                }
+                *progressed = true;
             }
             if let Some((reason, why)) = gap {
                 return Restart::Failed(reason, why);
