@@ -3,6 +3,7 @@
 //! Data flows one way: `ingest` decodes frames from sockets, `router`
 //! verifies and resolves each message to a facility file, `storage` owns the
 //! files. [`run`] wires them together and implements shutdown and reload.
+pub mod cluster;
 pub mod config;
 pub mod daemonize;
 pub mod ingest;

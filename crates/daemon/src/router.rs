@@ -17,6 +17,7 @@ use arc_swap::ArcSwap;
 use loghog_proto::{Message, RawFrame, open_payload};
 use tokio::sync::oneshot;
 
+use crate::cluster::ingest::{CHUNK_BYTES, Outgoing, Publisher};
 use crate::config::{Facilities, Facility};
 use crate::ingest::rejects::Rejects;
 use crate::metrics::{Metrics, NO_APP, UNKNOWN_APP};
@@ -40,6 +41,8 @@ pub struct Router {
     /// Signed records already accepted, for `replay_protection` facilities.
     replay: Arc<ReplayGuard>,
     metrics: Metrics,
+    /// Cluster ingest: records go to JetStream instead of the writers.
+    publisher: Option<Arc<Publisher>>,
 }
 
 impl Router {
@@ -64,7 +67,15 @@ impl Router {
             notices: RateLimiter::default(),
             replay: Arc::new(ReplayGuard::new(DEFAULT_MAX_CLOCK_SKEW, None, MAX_NONCES)),
             metrics: Metrics::default(),
+            publisher: None,
         }
+    }
+
+    /// Cluster ingest: commits publish to JetStream through `publisher`
+    /// instead of writing (docs/cluster.md).
+    pub fn with_publisher(mut self, publisher: Arc<Publisher>) -> Router {
+        self.publisher = Some(publisher);
+        self
     }
 
     /// Uses `replay` (loaded from workdir, with the configured clock skew)
@@ -231,6 +242,15 @@ impl Router {
             acks: Vec::new(),
             wait_now: false,
         };
+        if let Some(publisher) = &self.publisher {
+            // The ack fires once JetStream has the whole read: "written"
+            // becomes "accepted by JetStream", same handshake.
+            let groups = take_outgoing(batch);
+            if !groups.is_empty() {
+                committed.acks.push(publisher.publish(groups).await);
+            }
+            return Ok(committed);
+        }
         for mut wb in self.take_batches(batch) {
             let (tx, rx) = oneshot::channel();
             wb.ack = Some(tx);
@@ -245,6 +265,19 @@ impl Router {
     /// Hands the batch's groups to the writers if they have room; counts and
     /// drops what does not fit (UDP).
     pub fn try_commit(&self, batch: &mut Batch, peer: impl std::fmt::Display + Copy) {
+        if let Some(publisher) = &self.publisher {
+            if let Err(n) = publisher.try_publish(take_outgoing(batch)) {
+                self.metrics.series().udp_datagrams_dropped.inc_by(n);
+                self.rejects.report_loss(
+                    crate::metrics::NO_APP,
+                    peer,
+                    "queue_full",
+                    n,
+                    &format!("too much unacknowledged by JetStream: {n} datagram records dropped"),
+                );
+            }
+            return;
+        }
         for wb in self.take_batches(batch) {
             if let Err(wb) = self.storage.try_write(wb) {
                 let n = u64::from(wb.records);
@@ -345,6 +378,23 @@ pub struct Committed {
     pub wait_now: bool,
 }
 
+/// The batch's groups as the cluster publisher takes them.
+fn take_outgoing(batch: &mut Batch) -> Vec<Outgoing> {
+    batch
+        .groups
+        .drain(..)
+        .filter(|g| g.records > 0)
+        .map(|g| Outgoing {
+            app: g.facility.app.clone(),
+            facility: g.facility.name.clone(),
+            host: g.host,
+            lines: g.lines,
+            records: g.records,
+            cuts: g.cuts,
+        })
+        .collect()
+}
+
 /// At most the first 64 characters of a name sent by a client, for a log
 /// line (a host name can be 100 KB).
 fn shown(name: &str) -> &str {
@@ -369,6 +419,9 @@ struct Group {
     host: String,
     lines: Vec<u8>,
     records: u32,
+    /// Record boundaries about every [`CHUNK_BYTES`] (offset, records
+    /// before it), where the cluster publisher may split a message.
+    cuts: Vec<(usize, u32)>,
 }
 
 impl Batch {
@@ -406,6 +459,7 @@ impl Batch {
                     },
                     lines: Vec::with_capacity(self.size_hint),
                     records: 0,
+                    cuts: Vec::new(),
                 });
                 self.groups.len() - 1
             }
@@ -414,6 +468,10 @@ impl Batch {
 
     fn clock_line(&mut self, group: usize, hostname: &str, body: &str) {
         let g = &mut self.groups[group];
+        let at = g.cuts.last().map_or(0, |c| c.0);
+        if g.lines.len() - at >= CHUNK_BYTES {
+            g.cuts.push((g.lines.len(), g.records));
+        }
         self.clock.format_line(&mut g.lines, hostname, body);
         g.records += 1;
     }

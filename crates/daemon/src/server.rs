@@ -113,18 +113,46 @@ async fn serve(config: DaemonConfig, cx: RunContext) -> Result<(), RunError> {
         &config.workdir,
         MAX_NONCES,
     ));
-    let router = Arc::new(
-        Router::new(
-            facilities,
-            config.logdir.clone(),
-            config.compressor.compress_on_write,
-            config.server.max_message_size,
-            storage.handle(),
-            rejects.clone(),
-        )
-        .with_replay(replay.clone())
-        .with_metrics(metrics.clone()),
-    );
+    let node = match &config.cluster {
+        Some(settings) => Some(crate::cluster::Node::start(settings.clone(), &shutdown).await?),
+        None => None,
+    };
+    let router = Router::new(
+        facilities,
+        config.logdir.clone(),
+        config.compressor.compress_on_write,
+        config.server.max_message_size,
+        storage.handle(),
+        rejects.clone(),
+    )
+    .with_replay(replay.clone())
+    .with_metrics(metrics.clone());
+    let router = Arc::new(match &node {
+        Some(node) => node.attach(router),
+        None => router,
+    });
+    let listeners = match &node {
+        Some(node) if !node.ingests() => {
+            tracing::info!("archive role: client listeners are not served");
+            // The metrics endpoint still serves.
+            Listeners {
+                metrics: listeners.metrics,
+                ..Listeners::default()
+            }
+        }
+        _ => listeners,
+    };
+    if let Some(node) = &node {
+        node.start_archive(
+            crate::cluster::archive::Target {
+                router: router.clone(),
+                logdir: config.logdir.clone(),
+                gzip: config.compressor.compress_on_write,
+                workdir: config.workdir.clone(),
+            },
+            &shutdown,
+        );
+    }
     let tracker = TaskTracker::new();
     crate::ingest::limits::raise_fd_limit(
         config.server.max_connections,
@@ -244,6 +272,9 @@ async fn serve(config: DaemonConfig, cx: RunContext) -> Result<(), RunError> {
         .await
         .is_err();
     connections.log_shutdown(abandoned);
+    if let Some(node) = &node {
+        node.stop(SHUTDOWN_GRACE).await;
+    }
     ticker.abort();
     signals.abort();
     let stats = storage.handle();

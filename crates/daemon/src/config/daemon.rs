@@ -96,6 +96,7 @@ const KNOWN: &[(&str, &[&str])] = &[
         ],
     ),
     ("metrics", &["listen"]),
+    ("cluster", crate::cluster::config::KEYS),
 ];
 
 /// The validated daemon configuration.
@@ -127,6 +128,8 @@ pub struct DaemonConfig {
     pub metrics: MetricsSettings,
     /// Where some settings were read, for messages about their values.
     pub lines: SettingLines,
+    /// `[cluster]`: None (the default) runs standalone.
+    pub cluster: Option<crate::cluster::config::ClusterSettings>,
 }
 
 /// The loghogd.conf line of settings whose values are checked after
@@ -415,6 +418,11 @@ impl DaemonConfig {
         let metrics_listen =
             r.addresses("metrics", "listen", "", DEFAULT_METRICS_PORT, Family::Any);
 
+        let cluster = crate::cluster::config::read(ini, path, base).unwrap_or_else(|e| {
+            r.errors.extend(e);
+            None
+        });
+
         if !listen_ssl.is_empty() {
             let line = ["listen_ipv4_ssl", "listen_ipv6_ssl"]
                 .iter()
@@ -523,6 +531,7 @@ impl DaemonConfig {
                 listen: metrics_listen,
             },
             lines,
+            cluster,
         };
         (Ok(config), warnings)
     }

@@ -122,6 +122,28 @@ syslog_socket_mode = 0666
 ; "listen = 127.0.0.1:9566". Anyone who can reach it sees app names and
 ; counts: keep it on loopback or a private network.
 listen =
+
+; Cluster mode (docs/cluster.md): absent by default, and then loghogd runs
+; standalone. Remove the leading ';' of the lines below to join a NATS
+; JetStream cluster.
+;[cluster]
+; NATS servers, comma-separated (nats://host:port or tls://host:port).
+;nats = nats://nats1:4222, nats://nats2:4222, nats://nats3:4222
+; ingest: accept clients and publish to the stream; archive: consume the
+; stream and write the files; both: the two in one process.
+;role = ingest
+; The JetStream stream (created when missing, subjects {stream}.{app}).
+;stream = LOGHOG
+; Replicas of the stream when loghogd creates it (1-5).
+;replicas = 3
+; NATS credentials file and the CA of the NATS servers' certificates.
+;nats_creds = /etc/loghogd/loghogd.creds
+;nats_ca = /etc/loghogd/nats-ca.pem
+; This node's name (default: the host name); unique per ingest node.
+;name = log-in-1
+; Archive nodes: the apps this node writes, comma-separated (default: all).
+; Each app must be written by exactly one archive node.
+;apps = my-app, my-first-app
 "#
 }
 
@@ -214,6 +236,38 @@ mod tests {
 
         let (facilities, _) = Facilities::load(&config.facilities_config).expect("facilities load");
         assert_eq!(facilities.apps().count(), 2);
+    }
+
+    #[test]
+    fn sample_cluster_section_loads_when_uncommented() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conf = dir.path().join("loghogd.conf");
+        // Uncomment the [cluster] section only (the lines after its header).
+        let (head, tail) = sample_config()
+            .split_once(";[cluster]\n")
+            .expect("a commented [cluster] section");
+        let tail = tail
+            .lines()
+            .map(|l| match l.strip_prefix(';') {
+                Some(rest) if rest.contains(" = ") => rest,
+                _ => l,
+            })
+            .filter(|l| !l.starts_with("nats_"))
+            .collect::<Vec<_>>()
+            .join("\n")
+            // apps is for archive nodes.
+            .replace("role = ingest", "role = both");
+        let text = format!("{head}[cluster]\n{tail}\n");
+        assert!(text.contains("\n[cluster]\n"), "{text}");
+        std::fs::write(&conf, text).expect("write");
+        std::fs::write(dir.path().join("facilities.conf"), sample_facilities()).expect("write");
+        let (config, warnings) = DaemonConfig::load(&Args::with_config(&conf))
+            .unwrap_or_else(|e| panic!("cluster sample does not validate: {e:#?}"));
+        assert!(warnings.is_empty(), "{warnings:#?}");
+        let cluster = config.cluster.expect("a cluster section");
+        assert_eq!(cluster.nats.len(), 3);
+        assert_eq!(cluster.name, "log-in-1");
+        assert_eq!(cluster.apps, ["my-app", "my-first-app"]);
     }
 
     #[test]
