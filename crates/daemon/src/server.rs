@@ -143,6 +143,8 @@ async fn serve(config: DaemonConfig, cx: RunContext) -> Result<(), RunError> {
         _ => listeners,
     };
     if let Some(node) = &node {
+        let (stats, role) = (node.cluster.stats.clone(), node.cluster.settings.role);
+        metrics.on_scrape(move |s| stats.export(role, s));
         node.start_archive(
             crate::cluster::archive::Target {
                 router: router.clone(),

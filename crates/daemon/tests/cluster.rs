@@ -16,6 +16,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use support::proxy::Proxy;
+use support::scrape::{scrape, value};
 use support::{Daemon, bodies, daemon_conf, frame, poll_for, read_lines};
 
 /// How long the whole stream of records may take to arrive in the files.
@@ -115,6 +117,25 @@ fn nats_cluster(dir: &Path) -> Vec<NatsNode> {
         n.start();
     }
     nodes
+}
+
+/// One JetStream server, not started yet (store in `dir`).
+fn nats_solo(dir: &Path) -> NatsNode {
+    let port = free_ports(1)[0];
+    let config = dir.join("solo.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "server_name: solo\nlisten: 127.0.0.1:{port}\nmax_payload: 8MB\njetstream {{\n  store_dir: \"{}\"\n}}\n",
+            dir.join("solo").display()
+        ),
+    )
+    .expect("write nats config");
+    NatsNode {
+        child: None,
+        port,
+        config,
+    }
 }
 
 fn nats_available() -> bool {
@@ -374,25 +395,15 @@ fn nodes_started_before_nats_wait_and_lose_nothing() {
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");
-    let port = free_ports(1)[0];
-    let config = tmp.path().join("solo.conf");
-    std::fs::write(
-        &config,
-        format!(
-            "server_name: solo\nlisten: 127.0.0.1:{port}\nmax_payload: 8MB\njetstream {{\n  store_dir: \"{}\"\n}}\n",
-            tmp.path().join("solo").display()
-        ),
-    )
-    .expect("write nats config");
-    let mut nats = NatsNode {
-        child: None,
-        port,
-        config,
-    };
+    let mut nats = nats_solo(tmp.path());
     let url = nats.url();
     // Both nodes start although NATS is not there: they log it and wait.
-    let ingest = node(&url, "ingest", "in-early", "replicas = 1");
-    let archive = node(&url, "both", "arch-early", "replicas = 1");
+    let metrics = "replicas = 1\n\n[metrics]\nlisten = 127.0.0.1:0";
+    let ingest = node(&url, "ingest", "in-early", metrics);
+    let archive = node(&url, "both", "arch-early", metrics);
+    // The metrics endpoint (what `loghog status` reads) says so.
+    let connected = "loghogd_cluster_connected{role=\"ingest\"}";
+    assert_eq!(value(&scrape(&ingest), connected), Some(0.0));
     let sent = AtomicU64::new(0);
     let sender = {
         let addr = ingest.tcp;
@@ -419,6 +430,28 @@ fn nodes_started_before_nats_wait_and_lose_nothing() {
         numbers_by_connection(&lines)[3],
         (0..2_000).collect::<Vec<_>>(),
         "all of them, once, in order"
+    );
+    let mut text = String::new();
+    wait_until("the counters of a connected cluster", ARRIVAL, || {
+        text = scrape(&ingest);
+        value(&text, connected) == Some(1.0)
+            && value(&text, "loghogd_cluster_records_acked_total") == Some(2_000.0)
+            && value(&text, "loghogd_cluster_publish_lag_records") == Some(0.0)
+    });
+    let both = scrape(&archive);
+    assert_eq!(
+        value(&both, "loghogd_cluster_connected{role=\"both\"}"),
+        Some(1.0),
+        "{both}"
+    );
+    assert_eq!(
+        value(&both, "loghogd_cluster_records_archived_total"),
+        Some(2_000.0),
+        "{both}"
+    );
+    assert!(
+        value(&both, "loghogd_cluster_consumer_pending").is_some(),
+        "{both}"
     );
 }
 
@@ -530,4 +563,79 @@ fn nodes_reach_nats_over_tls_with_nats_ca() {
     datagrams.sort_unstable();
     assert_eq!(datagrams, (0..20).collect::<Vec<_>>(), "each datagram once");
     assert!(!both.has_output("reason=nats_event"), "{}", both.output());
+}
+
+/// Acknowledged (v2) clients through an ingest node: an acknowledgement
+/// means JetStream has the record, so a `kill -9` of the ingest node loses
+/// nothing; the client resends what was not acknowledged to the restarted
+/// node, and only records JetStream had but the client had not heard of can
+/// be doubled (counted and printed).
+#[test]
+fn acked_clients_lose_nothing_when_the_ingest_node_is_killed() {
+    if !nats_available() {
+        return;
+    }
+    const RECORDS: usize = 3000;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut nats = nats_solo(tmp.path());
+    nats.start();
+    let url = nats.url();
+    let mut ingest = Some(node(&url, "ingest", "in-acked", "replicas = 1"));
+    let archive = node(&url, "archive", "arch-acked", "replicas = 1");
+    let proxy = Proxy::start(ingest.as_ref().expect("ingest").tcp);
+    let client = loghog_client::Client::builder("gamma")
+        .host("127.0.0.1")
+        .port(proxy.addr.port())
+        .hostname("h")
+        .ack(true)
+        .max_buffer_size(RECORDS)
+        .build()
+        .expect("client");
+    let mut pending_at_kill = 0;
+    for i in 0..RECORDS {
+        client.send("root", &format!("c9 {i}"));
+        if i % 100 == 99 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        if i == RECORDS / 2 {
+            pending_at_kill = client.pending();
+            let mut old = ingest.take().expect("ingest");
+            old.kill9();
+            proxy.cut_all();
+            let dir = std::mem::replace(&mut old.dir, tempfile::tempdir().expect("tempdir"));
+            let restarted = Daemon::start_in(dir);
+            proxy.set_target(restarted.tcp);
+            ingest = Some(restarted);
+        }
+    }
+    client
+        .close(ARRIVAL)
+        .unwrap_or_else(|e| panic!("not all records acknowledged: {e}"));
+    assert_eq!(client.delivered(), RECORDS as u64);
+    let file = archive.logdir().join("gamma/root.log");
+    let mut lines = Vec::new();
+    wait_until("every acknowledged record in the archive", ARRIVAL, || {
+        lines = read_lines(&file);
+        let seen: std::collections::HashSet<&str> = lines
+            .iter()
+            .filter_map(|l| l.rsplit(" - ").next())
+            .collect();
+        seen.len() >= RECORDS
+    });
+    let mut counts = std::collections::HashMap::new();
+    for body in bodies(&lines) {
+        *counts.entry(body).or_insert(0usize) += 1;
+    }
+    for i in 0..RECORDS {
+        assert!(counts.contains_key(&format!("c9 {i}")), "record {i} lost");
+    }
+    let duplicates: usize = counts.values().map(|n| n - 1).sum();
+    eprintln!(
+        "acked clients, ingest node killed: 0 lost, {duplicates} duplicated \
+         ({pending_at_kill} records unacknowledged at the kill)"
+    );
+    assert!(
+        duplicates as u64 <= pending_at_kill,
+        "{duplicates} duplicates, but only {pending_at_kill} records could be resent"
+    );
 }

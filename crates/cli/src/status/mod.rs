@@ -130,6 +130,34 @@ fn summary(
     if !conns.is_empty() {
         let _ = writeln!(out, "connections:  {}", conns.join(", "));
     }
+    if let Some(up) = second
+        .iter()
+        .find(|s| s.name == "loghogd_cluster_connected")
+    {
+        let role = up.label("role");
+        let mut parts = vec![format!(
+            "{role} node, NATS {}",
+            if up.value > 0.0 {
+                "connected"
+            } else {
+                "NOT connected"
+            }
+        )];
+        if role != "archive" {
+            parts.push(format!(
+                "{:.0} records awaiting JetStream's ack (last ack after {:.1} ms)",
+                one(second, "loghogd_cluster_publish_lag_records").unwrap_or(0.0),
+                one(second, "loghogd_cluster_ack_wait_microseconds").unwrap_or(0.0) / 1000.0
+            ));
+        }
+        if role != "ingest" {
+            parts.push(format!(
+                "{:.0} messages pending in the consumers",
+                one(second, "loghogd_cluster_consumer_pending").unwrap_or(0.0)
+            ));
+        }
+        let _ = writeln!(out, "cluster:      {}", parts.join("; "));
+    }
     let lost = one(second, "loghogd_records_lost_total").unwrap_or(0.0);
     if lost > 0.0 {
         let _ = writeln!(out, "records lost: {lost:.0} (see the internal log)");
@@ -233,6 +261,30 @@ loghogd_listeners{transport=\"tls\"} 0
 loghogd_connections_open{transport=\"tcp\"} 2
 loghogd_connections_accepted_total{transport=\"tcp\"} 9
 ";
+
+    #[test]
+    fn shows_a_cluster_node_connection_lag_and_pending() {
+        let now = jiff::Timestamp::from_second(2000).unwrap();
+        let ingest = "loghogd_cluster_connected{role=\"ingest\"} 1\n\
+                      loghogd_cluster_publish_lag_records 42\n\
+                      loghogd_cluster_ack_wait_microseconds 1500\n";
+        let text = summary("u", &[], &scrape::parse(ingest), 1.0, now);
+        assert!(
+            text.contains(
+                "cluster:      ingest node, NATS connected; 42 records awaiting JetStream's ack (last ack after 1.5 ms)\n"
+            ),
+            "{text}"
+        );
+        let archive = "loghogd_cluster_connected{role=\"archive\"} 0\n\
+                       loghogd_cluster_consumer_pending 7\n";
+        let text = summary("u", &[], &scrape::parse(archive), 1.0, now);
+        assert!(
+            text.contains("cluster:      archive node, NATS NOT connected; 7 messages pending in the consumers\n"),
+            "{text}"
+        );
+        let standalone = summary("u", &[], &scrape::parse(SECOND), 1.0, now);
+        assert!(!standalone.contains("cluster:"), "{standalone}");
+    }
 
     #[test]
     fn summarises_rate_apps_rejections_and_queue() {

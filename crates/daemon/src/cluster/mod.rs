@@ -78,6 +78,27 @@ impl ClusterStats {
         published.saturating_sub(done)
     }
 
+    /// Copies the counters into the metrics series (at each scrape).
+    pub fn export(&self, role: Role, s: &crate::metrics::Series) {
+        let up = i64::from(self.connected.load(Ordering::Relaxed));
+        s.cluster_connected
+            .get_or_create(&crate::metrics::RoleLabels { role: role.name() })
+            .set(up);
+        s.cluster_publish_lag.set(clamp(self.publish_lag()));
+        s.cluster_ack_wait_micros
+            .set(clamp(self.last_ack_micros.load(Ordering::Relaxed)));
+        s.cluster_records_acked.inner().store(
+            self.records_acked.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+        s.cluster_consumer_pending
+            .set(clamp(self.consumer_pending.load(Ordering::Relaxed)));
+        s.cluster_records_archived.inner().store(
+            self.records_archived.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+    }
+
     /// Logs the counters (every [`REPORT_EVERY`] while running).
     pub fn log(&self, role: Role) {
         let c = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -432,6 +453,11 @@ pub(crate) fn boot_id(name: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     format!("{name}-{}-{nanos:x}", std::process::id())
+}
+
+/// A count as a gauge value.
+fn clamp(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

@@ -18,8 +18,8 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-pub use series::Series;
 use series::{AppLabels, FacilityLabels, RejectLabels, ResultLabels, TransportLabels};
+pub use series::{RoleLabels, Series};
 
 /// The app label of a record whose `app_id` is not configured: one value
 /// for every unknown name, so random names cannot create series.

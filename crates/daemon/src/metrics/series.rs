@@ -53,6 +53,13 @@ pub struct ResultLabels {
     pub result: &'static str,
 }
 
+/// A cluster node's role: `ingest`, `archive` or `both`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RoleLabels {
+    /// `ingest`, `archive` or `both`.
+    pub role: &'static str,
+}
+
 /// The build, for `loghogd_build_info`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct VersionLabels {
@@ -103,6 +110,19 @@ pub struct Series {
     pub build_info: Family<VersionLabels, Gauge>,
     /// When this loghogd started (Unix seconds).
     pub start_time: Gauge,
+    /// Cluster mode: 1 while the NATS connection is up, per role.
+    pub cluster_connected: Family<RoleLabels, Gauge>,
+    /// Cluster ingest: records handed to JetStream and not yet acknowledged.
+    pub cluster_publish_lag: Gauge,
+    /// Cluster ingest: how long the last acknowledged message waited for
+    /// JetStream's acknowledgement, in microseconds.
+    pub cluster_ack_wait_micros: Gauge,
+    /// Cluster ingest: records JetStream has acknowledged.
+    pub cluster_records_acked: Counter,
+    /// Cluster archive: messages the consumers have yet to deliver.
+    pub cluster_consumer_pending: Gauge,
+    /// Cluster archive: records written from the stream.
+    pub cluster_records_archived: Counter,
 }
 
 impl Series {
@@ -128,6 +148,12 @@ impl Series {
             config_reloads: Family::default(),
             build_info: Family::default(),
             start_time: Gauge::default(),
+            cluster_connected: Family::default(),
+            cluster_publish_lag: Gauge::default(),
+            cluster_ack_wait_micros: Gauge::default(),
+            cluster_records_acked: Counter::default(),
+            cluster_consumer_pending: Gauge::default(),
+            cluster_records_archived: Counter::default(),
         };
         r.register(
             "records_written",
@@ -219,6 +245,36 @@ impl Series {
             "start_time_seconds",
             "When loghogd started, in seconds since the epoch",
             s.start_time.clone(),
+        );
+        r.register(
+            "cluster_connected",
+            "Cluster mode: 1 while the NATS connection is up, per role",
+            s.cluster_connected.clone(),
+        );
+        r.register(
+            "cluster_publish_lag_records",
+            "Cluster ingest: records handed to JetStream and not yet acknowledged",
+            s.cluster_publish_lag.clone(),
+        );
+        r.register(
+            "cluster_ack_wait_microseconds",
+            "Cluster ingest: how long the last acknowledged message waited for JetStream",
+            s.cluster_ack_wait_micros.clone(),
+        );
+        r.register(
+            "cluster_records_acked",
+            "Cluster ingest: records JetStream has acknowledged",
+            s.cluster_records_acked.clone(),
+        );
+        r.register(
+            "cluster_consumer_pending",
+            "Cluster archive: messages the consumers have yet to deliver",
+            s.cluster_consumer_pending.clone(),
+        );
+        r.register(
+            "cluster_records_archived",
+            "Cluster archive: records written from the stream",
+            s.cluster_records_archived.clone(),
         );
         s
     }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod proxy;
+pub mod scrape;
 pub mod syslog;
 
 use std::io::{BufRead, BufReader, Read};
