@@ -287,42 +287,17 @@ fn python_ssl_client_and_openssl_server_accept_the_certificates() {
         ok(run(SERVER_CERT, dir.path(), flag));
         ok(run(CLIENT_CERT, dir.path(), &[flag, &["client1"]].concat()));
         // A free port: bound then released; s_server binds it again at once.
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-            .to_string();
-        let mut server = Command::new("openssl")
-            .args(["s_server", "-accept", &port, "-naccept", "1", "-quiet"])
-            .args(["-cert", "loghog-server.pem", "-key", "loghog-server.pem"])
-            .args([
-                "-CAfile",
-                "loghog-ca.cert",
-                "-Verify",
-                "1",
-                "-verify_return_error",
-            ])
-            .current_dir(dir.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let client = Command::new("python3")
-            .args(["-c", PYTHON_CLIENT, &port, "loghog-ca.cert", "client1.pem"])
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
-        // s_server exits after its one connection; do not wait forever if it does not.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while server.try_wait().unwrap().is_none() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        if server.try_wait().unwrap().is_none() {
-            server.kill().unwrap();
-        }
-        let server_out = server.wait_with_output().unwrap();
+        // Another test may take it in between: then try another one.
+        let mut attempt = 0;
+        let (client, server_out) = loop {
+            attempt += 1;
+            let (client, server_out) = s_server_and_python_client(dir.path());
+            let server_err = String::from_utf8_lossy(&server_out.stderr);
+            if server_err.contains("in use") && attempt < 5 {
+                continue;
+            }
+            break (client, server_out);
+        };
         let server_stdout = String::from_utf8_lossy(&server_out.stdout);
         assert!(
             client.status.success(),
@@ -336,4 +311,45 @@ fn python_ssl_client_and_openssl_server_accept_the_certificates() {
             "rsa={rsa}: s_server got {server_stdout:?}"
         );
     }
+}
+
+/// `openssl s_server` on a free port with the certificates in `dir`, and
+/// the Python client connecting to it once; their outputs.
+fn s_server_and_python_client(dir: &Path) -> (Output, Output) {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let mut server = Command::new("openssl")
+        .args(["s_server", "-accept", &port, "-naccept", "1", "-quiet"])
+        .args(["-cert", "loghog-server.pem", "-key", "loghog-server.pem"])
+        .args([
+            "-CAfile",
+            "loghog-ca.cert",
+            "-Verify",
+            "1",
+            "-verify_return_error",
+        ])
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let client = Command::new("python3")
+        .args(["-c", PYTHON_CLIENT, &port, "loghog-ca.cert", "client1.pem"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    // s_server exits after its one connection; do not wait forever if it does not.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if server.try_wait().unwrap().is_none() {
+        server.kill().unwrap();
+    }
+    (client, server.wait_with_output().unwrap())
 }
