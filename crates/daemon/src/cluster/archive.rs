@@ -36,6 +36,9 @@ use crate::storage::line::live_path;
 /// 1.3 MiB (`CHUNK_BYTES` plus one record), usually far less, so this
 /// bounds the memory a consumer holds.
 const FETCH: usize = 64;
+/// The most lines one message may decompress to (a message holds one read
+/// for one file: at most a chunk, or one record of `max_message_size`).
+const MAX_MESSAGE_LINES: usize = 64 << 20;
 /// When the stream had nothing, the next request waits this long for one
 /// message (instead of asking again at once).
 const FETCH_WAIT: Duration = Duration::from_secs(1);
@@ -343,6 +346,21 @@ impl Consumer {
                 own.then_some(host.as_str()),
                 self.target.gzip,
             );
+            let lines = match super::ingest::lines_of(
+                &m.payload,
+                header(super::ingest::H_ENCODING).as_deref(),
+                MAX_MESSAGE_LINES,
+            ) {
+                Ok(lines) => lines,
+                Err(e) => {
+                    self.warn(
+                        "bad_message",
+                        &format!("message {seq} on {}: {e}: left in the stream", m.subject),
+                    );
+                    take = i;
+                    break;
+                }
+            };
             let records = records_of(m);
             let k = match files.iter().position(|f| f.path == path) {
                 Some(k) => k,
@@ -360,10 +378,10 @@ impl Consumer {
             };
             let f = &mut files[k];
             if seq <= intent {
-                f.maybe.extend_from_slice(&m.payload);
+                f.maybe.extend_from_slice(&lines);
                 f.maybe_records += records;
             } else {
-                f.data.extend_from_slice(&m.payload);
+                f.data.extend_from_slice(&lines);
                 f.records += records;
             }
             last_seq = seq;

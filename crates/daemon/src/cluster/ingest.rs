@@ -39,6 +39,47 @@ pub const H_FACILITY: &str = "Loghog-Facility";
 pub const H_HOST: &str = "Loghog-Host";
 /// Header: how many records the message holds.
 pub const H_RECORDS: &str = "Loghog-Records";
+/// Header: `lz4` when the payload is LZ4-compressed (a block with its
+/// length in front); absent for plain lines.
+pub const H_ENCODING: &str = "Loghog-Encoding";
+/// Pieces at least this large are compressed: NATS stores, copies and
+/// delivers every byte, and log lines shrink several times.
+const COMPRESS_FROM: usize = 1024;
+
+/// `piece` LZ4-compressed, when it is worth it.
+fn compress(piece: &[u8]) -> Option<Bytes> {
+    if piece.len() < COMPRESS_FROM {
+        return None;
+    }
+    let packed = lz4_flex::block::compress_prepend_size(piece);
+    (packed.len() < piece.len()).then(|| Bytes::from(packed))
+}
+
+/// A message's lines: the payload, decompressed if its headers say
+/// `lz4`; an error for a payload that does not decompress or would pass
+/// `limit` bytes (a message is never larger than a read).
+pub fn lines_of<'a>(
+    payload: &'a [u8],
+    encoding: Option<&str>,
+    limit: usize,
+) -> Result<std::borrow::Cow<'a, [u8]>, String> {
+    match encoding {
+        None => Ok(std::borrow::Cow::Borrowed(payload)),
+        Some("lz4") => {
+            let size = payload
+                .get(..4)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+                .ok_or("an lz4 payload shorter than its length")?;
+            if size > limit {
+                return Err(format!("an lz4 payload of {size} bytes, over {limit}"));
+            }
+            lz4_flex::block::decompress_size_prepended(payload)
+                .map(std::borrow::Cow::Owned)
+                .map_err(|e| format!("a corrupt lz4 payload: {e}"))
+        }
+        Some(other) => Err(format!("an unknown {H_ENCODING} {other:?}")),
+    }
+}
 
 /// A read's lines for one file, as the router hands them over.
 #[derive(Debug)]
@@ -153,11 +194,19 @@ impl Publisher {
                 }
                 headers.insert(H_RECORDS, records.to_string().as_str());
                 let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+                let piece = payload.slice(range);
+                let body = match compress(&piece) {
+                    Some(packed) => {
+                        headers.insert(H_ENCODING, "lz4");
+                        packed
+                    }
+                    None => piece,
+                };
                 out.push(Message {
                     subject: subject.clone(),
                     id: format!("{}-{n}", self.ids),
                     headers,
-                    payload: payload.slice(range),
+                    payload: body,
                     records,
                 });
             }
@@ -303,6 +352,36 @@ fn permits(messages: &[Message]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_go_compressed_and_come_back_whole() {
+        let lines: Vec<u8> = (0..500)
+            .flat_map(|i| format!("2026-11-30 06:55:27.{i:06} - h - record {i}\n").into_bytes())
+            .collect();
+        let packed = compress(&lines).expect("log lines shrink");
+        assert!(
+            packed.len() * 3 < lines.len(),
+            "{} of {}",
+            packed.len(),
+            lines.len()
+        );
+        assert_eq!(
+            &*lines_of(&packed, Some("lz4"), 1 << 20).unwrap(),
+            &lines[..]
+        );
+        // Plain payloads pass as they are; small ones are not compressed.
+        assert_eq!(&*lines_of(&lines, None, 0).unwrap(), &lines[..]);
+        assert!(compress(b"short line\n").is_none());
+        // Bad input is an error, not a panic or a huge allocation.
+        assert!(
+            lines_of(&packed, Some("lz4"), 100)
+                .unwrap_err()
+                .contains("over 100")
+        );
+        assert!(lines_of(&packed[..packed.len() / 2], Some("lz4"), 1 << 20).is_err());
+        assert!(lines_of(b"ab", Some("lz4"), 1 << 20).is_err());
+        assert!(lines_of(&packed, Some("zstd"), 1 << 20).is_err());
+    }
 
     #[test]
     fn groups_are_cut_at_record_boundaries_only() {
