@@ -4,6 +4,8 @@
 # standalone loghogd in the same run (docs/benchmarks.md, docs/cluster.md).
 #
 #   scripts/bench-cluster.sh [MESSAGES] [SIZE] [CONNECTIONS]   (defaults: 1000000 200 16)
+#   SAMPLE=/var/log/dpkg.log scripts/bench-cluster.sh ...   bodies made of that
+#                                    file's lines (realistic compression)
 #
 # Rows: standalone; cluster over one nats-server (stream replicas = 1); and
 # cluster over a 3-node nats-server cluster on this machine (replicas = 3).
@@ -94,7 +96,8 @@ run_bench() {
     for p in "$@"; do before+=("$(cpu_ticks "$p")"); done
     result=$("$BIN/loghog" bench --host 127.0.0.1 --port "$port" --app bench \
         --hostname benchhost --connections "$CONNS" --messages "$MESSAGES" --size "$SIZE" \
-        --wait-file "$out" --expect-lines "$MESSAGES" --wait-timeout 600 2>&1)
+        --wait-file "$out" --expect-lines "$MESSAGES" --wait-timeout 600 \
+        ${SAMPLE:+--sample "$SAMPLE"} 2>&1)
     local cpus=() i=0
     for p in "$@"; do
         after=$(cpu_ticks "$p")

@@ -63,6 +63,11 @@ pub(crate) struct BenchArgs {
     /// newline-delimited) over TCP to a syslog listener, instead of frames.
     #[arg(long, conflicts_with_all = ["udp", "pem", "compress", "secret"])]
     syslog: bool,
+    /// Make the bodies of this file's lines (cycled, cut or joined to
+    /// --size) instead of padding with `x`: realistic text for measuring
+    /// anything that compresses (`compress_on_write`, cluster messages).
+    #[arg(long)]
+    sample: Option<PathBuf>,
 }
 
 /// Where a connection's blocks go: a LogHog connection, or a plain TCP
@@ -137,6 +142,10 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let per_conn: Vec<u64> = (0..connections)
         .map(|i| args.messages / connections + u64::from(i < args.messages % connections))
         .collect();
+    let sample = match &args.sample {
+        Some(path) => sample_lines(path)?,
+        None => Vec::new(),
+    };
     let blocks: Vec<Block> = (0..connections)
         .map(|c| {
             let mut enc = builder.frame_encoder();
@@ -147,7 +156,11 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
             };
             let host = args.connect.hostname.as_deref().unwrap_or("benchhost");
             for i in 0..n {
-                let body = body(c, i, args.size);
+                let body = if sample.is_empty() {
+                    body(c, i, args.size)
+                } else {
+                    sample_body(&sample, c, i, args.size)
+                };
                 if args.syslog {
                     syslog_line(host, &args.app, &body, &mut block.bytes);
                 } else {
@@ -268,6 +281,43 @@ fn body(conn: u64, i: usize, size: usize) -> String {
     b.truncate(size);
     while b.len() < size {
         b.push('x');
+    }
+    b
+}
+
+/// The non-empty lines of a --sample file.
+fn sample_lines(path: &Path) -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read(path).with_context(|| format!("--sample {}", path.display()))?;
+    let lines: Vec<String> = String::from_utf8_lossy(&text)
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if lines.is_empty() {
+        bail!("--sample {} has no lines", path.display());
+    }
+    Ok(lines)
+}
+
+/// A body of exactly `size` bytes: its connection and index, then sample
+/// lines from a place that depends on both, joined and cut to fit (spaces
+/// make up a cut inside a character).
+fn sample_body(lines: &[String], conn: u64, i: usize, size: usize) -> String {
+    let mut b = format!("c{conn} r{i}");
+    let mut k = (conn as usize).wrapping_mul(7919).wrapping_add(i) % lines.len();
+    while b.len() < size {
+        b.push(' ');
+        b.push_str(&lines[k]);
+        k = (k + 1) % lines.len();
+    }
+    let mut cut = size;
+    while !b.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    b.truncate(cut);
+    while b.len() < size {
+        b.push(' ');
     }
     b
 }
@@ -510,6 +560,11 @@ mod tests {
     #[test]
     fn bodies_have_the_exact_size() {
         assert_eq!(body(3, 17, 200).len(), 200);
+        let lines = vec!["Setting up libc6 (2.36-9) ...".to_owned(), "é".repeat(40)];
+        for size in [1, 10, 45, 200] {
+            assert_eq!(sample_body(&lines, 2, 5, size).len(), size);
+        }
+        assert!(sample_body(&lines, 0, 0, 200).starts_with("c0 r0 Setting up libc6"));
         assert_eq!(body(3, 17, 5), "bench");
         assert!(body(1, 2, 50).starts_with("bench c1 r2 x"));
     }
