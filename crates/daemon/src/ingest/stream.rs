@@ -81,12 +81,12 @@ pub async fn accept_tls(
     .await;
 }
 
-/// The accept loop both kinds share: accept, register the connection
+/// The accept loop every stream listener shares (plain, TLS, syslog): accept, register the connection
 /// (which may evict the longest-idle one, or refuse a peer over its share:
 /// dropping the socket closes it), and run `connection` in a tracked task
 /// that owns the registration (and the open-connection count of
 /// `transport`) until it ends.
-async fn accept_loop<F, Fut>(
+pub(crate) async fn accept_loop<F, Fut>(
     listener: TcpListener,
     ctx: StreamContext,
     transport: &'static str,

@@ -39,10 +39,10 @@ pub struct RejectLabels {
     pub reason: String,
 }
 
-/// A listener kind: `tcp`, `tls` or `udp`.
+/// A listener kind: `tcp`, `tls`, `udp`, or `syslog` (syslog TCP connections).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TransportLabels {
-    /// `tcp`, `tls` or `udp`.
+    /// `tcp`, `tls`, `udp` or `syslog`.
     pub transport: &'static str,
 }
 
@@ -82,9 +82,9 @@ pub struct Series {
     pub rejected: Family<RejectLabels, Counter>,
     /// Accepted records lost after routing (write errors, shutdown).
     pub records_lost: Counter,
-    /// Stream connections open now (`tcp`, `tls`).
+    /// Stream connections open now (`tcp`, `tls`, `syslog`).
     pub connections_open: Family<TransportLabels, Gauge>,
-    /// Stream connections accepted since start (`tcp`, `tls`).
+    /// Stream connections accepted since start (`tcp`, `tls`, `syslog`).
     pub connections_accepted: Family<TransportLabels, Counter>,
     /// Bound sockets, per transport (`tcp`, `tls`, `udp`).
     pub listeners: Family<TransportLabels, Gauge>,

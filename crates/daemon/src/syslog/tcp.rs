@@ -6,7 +6,6 @@
 //! writers before the next read is handed over, so when the writers fall
 //! behind the socket is not read and TCP pushes back on the sender.
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 
@@ -15,34 +14,16 @@ use super::route::{Peer, SyslogRoute};
 use crate::ingest::framebuf::FrameBuf;
 use crate::ingest::limits::Connection;
 use crate::ingest::reader::{ConnReader, Read};
-use crate::ingest::stream::{StreamContext, hand_over};
+use crate::ingest::stream::{StreamContext, accept_loop, hand_over};
 
-/// Accepts syslog TCP connections until shutdown.
+/// Accepts syslog TCP connections until shutdown, under the same limits
+/// and accounting as LogHog connections (`transport="syslog"`).
 pub async fn accept(listener: TcpListener, ctx: StreamContext, route: SyslogRoute) {
-    loop {
-        if !ctx.connections.room().await {
-            return;
-        }
-        let accepted = tokio::select! {
-            r = listener.accept() => r,
-            () = ctx.shutdown.cancelled() => return,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                let Some(conn) = ctx.connections.admit(peer) else {
-                    continue;
-                };
-                let route = route.clone();
-                let ctx2 = ctx.clone();
-                ctx.tracker
-                    .spawn(async move { serve(stream, peer, &ctx2, &conn, route).await });
-            }
-            Err(e) => {
-                ctx.connections.accept_failed(&e);
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    }
+    accept_loop(listener, ctx, "syslog", move |stream, peer, ctx, conn| {
+        let route = route.clone();
+        async move { serve(stream, peer, &ctx, &conn, route).await }
+    })
+    .await;
 }
 
 /// Reads messages from one connection until it closes, is evicted, or the
