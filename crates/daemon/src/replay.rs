@@ -8,7 +8,6 @@
 //! window, or stamped outside `max_clock_skew`, is refused. At most
 //! `MAX_NONCES` nonces are kept (under 20 MiB), saved under workdir.
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -294,19 +293,7 @@ impl ReplayGuard {
                 bits.join("")
             ));
         }
-        let tmp = path.with_extension("tmp");
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            f.write_all(text.as_bytes())?;
-            f.sync_data()?;
-        }
-        std::fs::rename(&tmp, path)
+        crate::storage::state::replace_file(path, text.as_bytes(), 0o600)
     }
 }
 

@@ -8,7 +8,6 @@
 //! connection holds are forgotten) and saved under workdir at shutdown and,
 //! when it changed, on the daemon's tick, so a restart keeps it.
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -193,19 +192,7 @@ impl Sessions {
             text.push_str(&slot.written.load(Ordering::Acquire).to_string());
             text.push('\n');
         }
-        let tmp = path.with_extension("tmp");
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            f.write_all(text.as_bytes())?;
-            f.sync_data()?;
-        }
-        std::fs::rename(&tmp, path)
+        crate::storage::state::replace_file(path, text.as_bytes(), 0o600)
     }
 }
 

@@ -99,22 +99,31 @@ impl StateStore {
         let mut bytes = serde_json::to_vec_pretty(&doc).map_err(io::Error::other)?;
         bytes.push(b'\n');
 
-        let mut tmp_name = self.path.as_os_str().to_owned();
-        tmp_name.push(".tmp");
-        let tmp = PathBuf::from(tmp_name);
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o640)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&tmp)?;
-        file.write_all(&bytes)?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&tmp, &self.path)?;
-        sync_parent(&self.path)
+        replace_file(&self.path, &bytes, 0o640)
     }
+}
+
+/// Replaces `path` with `bytes` so that a crash leaves the old file or the
+/// new one, whole: a `.tmp` beside it (created with `mode`, never through a
+/// symbolic link), synced, renamed over it, and the directory synced. The
+/// one way loghogd writes its small state files (start times, v2 sessions,
+/// the replay table).
+pub fn replace_file(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(".tmp");
+    let tmp = PathBuf::from(tmp_name);
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&tmp, path)?;
+    sync_parent(path)
 }
 
 /// Decode the file; anything unexpected is logged and dropped.
