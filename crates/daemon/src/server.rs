@@ -253,7 +253,12 @@ async fn serve(config: DaemonConfig, cx: RunContext) -> Result<(), RunError> {
             }
         }
     });
+    // Installed (and loghogd.conf read) before "started" and readiness: a
+    // signal sent right after either is handled, never the default action,
+    // and a change made after start is seen as one.
+    let installed = install_signals(&config.path)?;
     let signals = tokio::spawn(handle_signals(
+        installed,
         config.path.clone(),
         config.facilities_config.clone(),
         router.clone(),
@@ -302,7 +307,26 @@ async fn serve(config: DaemonConfig, cx: RunContext) -> Result<(), RunError> {
     Ok(())
 }
 
+/// The signals loghogd handles, and loghogd.conf as it was at start.
+struct Installed {
+    hup: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    started_config: Option<Vec<u8>>,
+}
+
+fn install_signals(config_path: &std::path::Path) -> std::io::Result<Installed> {
+    use tokio::signal::unix::{SignalKind, signal};
+    Ok(Installed {
+        hup: signal(SignalKind::hangup())?,
+        term: signal(SignalKind::terminate())?,
+        int: signal(SignalKind::interrupt())?,
+        started_config: std::fs::read(config_path).ok(),
+    })
+}
+
 async fn handle_signals(
+    installed: Installed,
     config_path: PathBuf,
     facilities_path: PathBuf,
     router: Arc<Router>,
@@ -310,16 +334,12 @@ async fn handle_signals(
     metrics: Metrics,
     shutdown: CancellationToken,
 ) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::hangup()),
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot install signal handlers");
-        return;
-    };
-    let started_config = std::fs::read(&config_path).ok();
+    let Installed {
+        mut hup,
+        mut term,
+        mut int,
+        started_config,
+    } = installed;
     loop {
         tokio::select! {
             _ = hup.recv() => {
