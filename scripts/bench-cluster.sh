@@ -11,7 +11,8 @@
 # cluster over a 3-node nats-server cluster on this machine (replicas = 3).
 # Each prints the client's send rate, the end-to-end rate (until every
 # line is in the archive's file) and each process's CPU-seconds per million
-# records. Needs nats-server (apt-get install nats-server). PROFILE=debug
+# records, and how many NATS messages carried them. R3=no skips the
+# 3-server row. Needs nats-server (apt-get install nats-server). PROFILE=debug
 # runs the debug binaries (to try the script, not to measure).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -77,6 +78,8 @@ start_nats() {
     local name=$1 port=$2
     {
         printf 'server_name: %s\nlisten: 127.0.0.1:%s\nmax_payload: 8MB\n' "$name" "$port"
+        mport=$(free_port)
+        printf 'http: 127.0.0.1:%s\n' "$mport"
         printf 'jetstream {\n  store_dir: "%s"\n}\n' "$work/$name"
         if [ $# -gt 2 ]; then
             printf 'cluster {\n  name: bench\n  listen: 127.0.0.1:%s\n  routes: [%s]\n}\n' "$3" "$4"
@@ -133,6 +136,12 @@ cluster_run() {
     local ipid=$lpid iport=$lport
     wait_for "$work/$stream-archive/stderr" "archive consumer starting"
     run_bench "$name" "$iport" "$work/$stream-archive/logs/bench/root.log" "$ipid" "$apid" "$@"
+    # How many messages carried the records (the stream's last sequence).
+    curl -s "http://127.0.0.1:$mport/jsz?streams=true" | python3 -c '
+import json, sys
+seq = max((s["state"]["last_seq"] for a in json.load(sys.stdin).get("account_details", [])
+           for s in a.get("stream_detail", []) if s["name"] == sys.argv[1]), default=0)
+print(f"    messages: {seq} ({int(sys.argv[2]) / max(seq, 1):.0f} records each)")' "$stream" "$MESSAGES" >&2
     kill -TERM "$ipid" "$apid"; wait "$ipid" "$apid" || true
 }
 
@@ -143,6 +152,7 @@ start_nats solo "$p"
 cluster_run "1 ingest + 1 archive, 1 nats-server (R1)" 1 "nats://127.0.0.1:$p" "${npids[@]}"
 kill -TERM "${npids[@]}"; wait "${npids[@]}" || true
 
+[ "${R3:-yes}" = no ] && exit 0
 # Three nats-servers on this machine, replicas = 3.
 npids=()
 ports=() cports=()

@@ -113,9 +113,10 @@ struct FileBatch {
     /// and `intent`): only what the file does not end with is written.
     maybe: Vec<u8>,
     maybe_records: u32,
-    /// Records never written before.
-    data: Vec<u8>,
-    records: u32,
+    /// Records never written before: each message's lines as they came
+    /// (handed to the writer one message at a time, never concatenated:
+    /// copying a whole fetch into one buffer cost more than the write).
+    pieces: Vec<(Vec<u8>, u32)>,
 }
 
 struct Consumer {
@@ -370,8 +371,7 @@ impl Consumer {
                         facility,
                         maybe: Vec::new(),
                         maybe_records: 0,
-                        data: Vec::new(),
-                        records: 0,
+                        pieces: Vec::new(),
                     });
                     files.len() - 1
                 }
@@ -381,8 +381,7 @@ impl Consumer {
                 f.maybe.extend_from_slice(&lines);
                 f.maybe_records += records;
             } else {
-                f.data.extend_from_slice(&lines);
-                f.records += records;
+                f.pieces.push((lines.into_owned(), records));
             }
             last_seq = seq;
         }
@@ -398,15 +397,12 @@ impl Consumer {
             facility,
             maybe,
             maybe_records,
-            data,
-            records,
+            mut pieces,
         } in files
         {
             // The part a killed run was writing: written again only if the
             // file does not already end with it.
-            let (data, records) = if maybe.is_empty() {
-                (data, records)
-            } else {
+            if !maybe.is_empty() {
                 let done = written_prefix(&path, &maybe);
                 // Records are counted by line here: only the counters and
                 // flush_every use the count.
@@ -415,28 +411,27 @@ impl Consumer {
                 self.stats
                     .redelivered_skipped
                     .fetch_add(u64::from(done_records), Ordering::Relaxed);
-                (
-                    [&maybe[done..], &data[..]].concat(),
-                    maybe_records - done_records + records,
-                )
-            };
-            if records == 0 {
-                continue;
+                pieces.insert(0, (maybe[done..].to_vec(), maybe_records - done_records));
             }
-            records_written += u64::from(records);
-            let (tx, rx) = oneshot::channel();
-            let batch = WriteBatch {
-                path,
-                facility,
-                data,
-                records,
-                ack: Some(tx),
-                wait_for_write: true,
-            };
-            if self.target.router.storage().write(batch).await.is_err() {
-                return Err(Restart::Stop);
+            for (data, records) in pieces {
+                if data.is_empty() {
+                    continue;
+                }
+                records_written += u64::from(records);
+                let (tx, rx) = oneshot::channel();
+                let batch = WriteBatch {
+                    path: path.clone(),
+                    facility: facility.clone(),
+                    data,
+                    records,
+                    ack: Some(tx),
+                    wait_for_write: true,
+                };
+                if self.target.router.storage().write(batch).await.is_err() {
+                    return Err(Restart::Stop);
+                }
+                acks.push(rx);
             }
-            acks.push(rx);
         }
         for ack in acks {
             if ack.await.is_err() {
