@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
 use async_nats::jetstream::{self, AckKind};
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -33,15 +33,16 @@ use crate::storage::WriteBatch;
 use crate::storage::line::live_path;
 
 /// Messages fetched (and written) together: a message holds at most about
-/// 1.3 MiB (`CHUNK_BYTES` plus one record), usually far less, so this
-/// bounds the memory a consumer holds.
-const FETCH: usize = 64;
+/// 2 MiB of lines (`CHUNK_BYTES` plus one record), usually compressed to
+/// far less, so this bounds the memory a consumer holds.
+const FETCH: usize = 32;
 /// The most lines one message may decompress to (a message holds one read
 /// for one file: at most a chunk, or one record of `max_message_size`).
 const MAX_MESSAGE_LINES: usize = 64 << 20;
-/// When the stream had nothing, the next request waits this long for one
-/// message (instead of asking again at once).
-const FETCH_WAIT: Duration = Duration::from_secs(1);
+/// The server sends a heartbeat this often while it has nothing to
+/// deliver, so that a lost pull is noticed (the stream then fails and the
+/// consumer is made again).
+const HEARTBEAT: Duration = Duration::from_secs(5);
 /// JetStream redelivers a message not acknowledged within this.
 const ACK_WAIT: Duration = Duration::from_secs(60);
 
@@ -197,37 +198,39 @@ impl Consumer {
             Ok(c) => c,
             Err(e) => return Restart::Failed("consumer_setup", e),
         };
+        // One pull stream: it keeps a pull request open at the server and
+        // renews it half-way, where a fetch per batch cost NATS a request
+        // (and often an empty answer) for every message or two.
+        let mut stream = match consumer
+            .stream()
+            .max_messages_per_batch(FETCH)
+            .heartbeat(HEARTBEAT)
+            .messages()
+            .await
+        {
+            Ok(s) => s,
+            Err(e) => return Restart::Failed("fetch_failed", e.to_string()),
+        };
         // A new consumer numbers its deliveries from 1 without a gap.
         let mut expected = 1;
-        let mut idle = false;
         loop {
-            if stop.is_cancelled() {
-                return Restart::Stop;
-            }
-            // What is there, at once; after an empty answer, wait for the
-            // next message (a pull that waits for a whole batch would add
-            // its wait to every batch but the busiest).
-            let fetched = if idle {
-                consumer
-                    .batch()
-                    .max_messages(1)
-                    .expires(FETCH_WAIT)
-                    .messages()
-                    .await
-            } else {
-                consumer.fetch().max_messages(FETCH).messages().await
-            };
-            let mut batch = match fetched {
-                Ok(b) => b,
-                Err(e) => return Restart::Failed("fetch_failed", e.to_string()),
+            // The first message waits; those already here join its batch.
+            let first = tokio::select! {
+                m = stream.next() => m,
+                () = stop.cancelled() => return Restart::Stop,
             };
             let mut messages = Vec::new();
             let mut gap = None;
-            while let Some(m) = batch.next().await {
+            let mut next = Some(first);
+            while let Some(m) = next {
                 let m = match m {
-                    Ok(m) => m,
-                    Err(e) => {
+                    Some(Ok(m)) => m,
+                    Some(Err(e)) => {
                         gap = Some(("fetch_failed", e.to_string()));
+                        break;
+                    }
+                    None => {
+                        gap = Some(("fetch_failed", "the pull stream ended".to_string()));
                         break;
                     }
                 };
@@ -255,9 +258,12 @@ impl Consumer {
                 }
                 expected += 1;
                 messages.push(m);
+                if messages.len() >= FETCH {
+                    break;
+                }
+                next = stream.next().now_or_never();
             }
-            idle = messages.is_empty();
-            if !idle {
+            if !messages.is_empty() {
                 if let Err(failure) = self.write(progress, messages).await {
                     return failure;
                 }

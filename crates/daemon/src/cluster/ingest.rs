@@ -1,9 +1,11 @@
 //! Ingest role: publishes what the router accepted to the JetStream stream.
 //!
-//! A read's lines for one file become one message (split at record
+//! Reads handed over while the previous ones were being compressed are
+//! merged: their lines for one file become one message (split at record
 //! boundaries past [`CHUNK_BYTES`]) on subject `{stream}.{app}`, with the
 //! headers an archive node routes by and a message id that makes a resend a
-//! duplicate JetStream drops. [`Publisher::publish`] is the one hook where
+//! duplicate JetStream drops (each message costs NATS about as much as
+//! 30 KB of payload). [`Publisher::publish`] is the one hook where
 //! "accepted by JetStream" happens: its receiver fires once every message of
 //! the read is acknowledged, which is what a connection waits for before it
 //! hands over its next read (back-pressure), and what an acked v2 client's
@@ -17,16 +19,17 @@ use async_nats::HeaderMap;
 use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::message::PublishMessage;
 use bytes::Bytes;
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::{Cluster, ClusterStats, MAX_BACKOFF};
 use crate::ratelimit::RateLimiter;
 
-/// A message holds a read's lines for one file up to about this many bytes
-/// (whole records; one larger record travels alone). NATS servers must
-/// allow messages of `max_message_size` plus a little (`max_payload`).
-pub const CHUNK_BYTES: usize = 256 * 1024;
+/// A message holds lines for one file up to about this many bytes (whole
+/// records; one larger record travels alone): even uncompressed it stays
+/// under NATS's default `max_payload` of 1 MiB. NATS servers must allow
+/// messages of `max_message_size` plus a little.
+pub const CHUNK_BYTES: usize = 960 * 1024;
 /// Bytes of records published and not yet acknowledged, over all
 /// connections, before connections wait (TCP, TLS) or drop (UDP).
 const BUDGET_BYTES: usize = 64 << 20;
@@ -109,30 +112,53 @@ struct Message {
 
 /// Publishes reads to the stream; shared by every connection.
 pub struct Publisher {
+    shared: Arc<Shared>,
+    budget: Arc<Semaphore>,
+    jobs: mpsc::UnboundedSender<Job>,
+}
+
+/// What the merging task and the deliveries need (not the queue's sender,
+/// so that the task ends when the last [`Publisher`] is dropped).
+struct Shared {
     js: async_nats::jetstream::Context,
     stream: String,
     ids: String,
     next_id: AtomicU64,
-    budget: Arc<Semaphore>,
     stats: Arc<ClusterStats>,
     notices: RateLimiter,
     stop: CancellationToken,
 }
 
+/// One read waiting to be merged and published.
+struct Job {
+    groups: Vec<Outgoing>,
+    /// Its bytes of the budget, held until JetStream has acknowledged it.
+    permit: OwnedSemaphorePermit,
+    /// Fired once it is acknowledged.
+    done: oneshot::Sender<()>,
+}
+
 impl Publisher {
     /// A publisher over `cluster`'s connection; once `stop` is cancelled
     /// (the daemon's shutdown deadline), failed publishes are no longer
-    /// retried but counted and logged as lost.
+    /// retried but counted and logged as lost. Starts the merging task on
+    /// the current runtime.
     pub fn new(cluster: &Cluster, stop: CancellationToken) -> Arc<Publisher> {
-        Arc::new(Publisher {
+        let shared = Arc::new(Shared {
             js: cluster.js.clone(),
             stream: cluster.settings.stream.clone(),
             ids: super::boot_id(&cluster.settings.name),
             next_id: AtomicU64::new(0),
-            budget: Arc::new(Semaphore::new(BUDGET_BYTES)),
             stats: cluster.stats.clone(),
             notices: RateLimiter::default(),
             stop,
+        });
+        let (jobs, queue) = mpsc::unbounded_channel();
+        tokio::spawn(shared.clone().merge_and_publish(queue));
+        Arc::new(Publisher {
+            shared,
+            budget: Arc::new(Semaphore::new(BUDGET_BYTES)),
+            jobs,
         })
     }
 
@@ -140,20 +166,19 @@ impl Publisher {
     /// acknowledged all of them (or, after shutdown's deadline, once what
     /// could not be published is counted as lost). Waits first while too
     /// many bytes are unacknowledged, which pushes back on the connection.
-    pub async fn publish(self: &Arc<Self>, groups: Vec<Outgoing>) -> oneshot::Receiver<()> {
-        let (tx, rx) = oneshot::channel();
-        let messages = self.messages(groups);
+    pub async fn publish(&self, groups: Vec<Outgoing>) -> oneshot::Receiver<()> {
+        let (done, rx) = oneshot::channel();
         let permit = self
             .budget
             .clone()
-            .acquire_many_owned(permits(&messages))
+            .acquire_many_owned(permits(&groups))
             .await
             .expect("the budget is never closed");
-        let me = self.clone();
-        tokio::spawn(async move {
-            me.deliver(messages).await;
-            drop(permit);
-            let _ = tx.send(());
+        // The queue's receiver lives as long as any publisher: never closed.
+        let _ = self.jobs.send(Job {
+            groups,
+            permit,
+            done,
         });
         rx
     }
@@ -161,23 +186,50 @@ impl Publisher {
     /// Publishes one datagram batch if the budget has room; otherwise gives
     /// back the number of records, for the caller to count and report as
     /// dropped (UDP is never pushed back).
-    pub fn try_publish(self: &Arc<Self>, groups: Vec<Outgoing>) -> Result<(), u64> {
-        let messages = self.messages(groups);
-        let Ok(permit) = self
-            .budget
-            .clone()
-            .try_acquire_many_owned(permits(&messages))
-        else {
-            let n: u64 = messages.iter().map(|m| u64::from(m.records)).sum();
-            self.stats.records_lost.fetch_add(n, Ordering::Relaxed);
+    pub fn try_publish(&self, groups: Vec<Outgoing>) -> Result<(), u64> {
+        let Ok(permit) = self.budget.clone().try_acquire_many_owned(permits(&groups)) else {
+            let n: u64 = groups.iter().map(|g| u64::from(g.records)).sum();
+            self.shared
+                .stats
+                .records_lost
+                .fetch_add(n, Ordering::Relaxed);
             return Err(n);
         };
-        let me = self.clone();
-        tokio::spawn(async move {
-            me.deliver(messages).await;
-            drop(permit);
+        let (done, _) = oneshot::channel();
+        let _ = self.jobs.send(Job {
+            groups,
+            permit,
+            done,
         });
         Ok(())
+    }
+}
+
+impl Shared {
+    /// Takes the reads queued meanwhile (up to about a message's worth),
+    /// merges their lines per file, and publishes them in a task of their
+    /// own; a connection has one read in flight, so merging reads of
+    /// different connections keeps each connection's order.
+    async fn merge_and_publish(self: Arc<Self>, mut queue: mpsc::UnboundedReceiver<Job>) {
+        while let Some(first) = queue.recv().await {
+            let mut bytes = first.bytes();
+            let mut jobs = vec![first];
+            while bytes < CHUNK_BYTES {
+                let Ok(job) = queue.try_recv() else { break };
+                bytes += job.bytes();
+                jobs.push(job);
+            }
+            let groups = merge(jobs.iter_mut().flat_map(|j| std::mem::take(&mut j.groups)));
+            let me = self.clone();
+            tokio::spawn(async move {
+                let messages = me.messages(groups);
+                me.deliver(messages).await;
+                for job in jobs {
+                    drop(job.permit);
+                    let _ = job.done.send(());
+                }
+            });
+        }
     }
 
     fn messages(&self, groups: Vec<Outgoing>) -> Vec<Message> {
@@ -342,11 +394,45 @@ fn pieces(len: usize, records: u32, cuts: &[(usize, u32)]) -> Vec<(std::ops::Ran
     out
 }
 
-/// Budget permits for `messages`: their bytes, at most the whole budget (a
-/// read larger than the budget waits until nothing else is in flight).
-fn permits(messages: &[Message]) -> u32 {
-    let bytes: usize = messages.iter().map(|m| m.payload.len()).sum();
+/// Budget permits for a read: its bytes of lines, at most the whole budget
+/// (a read larger than the budget waits until nothing else is in flight).
+fn permits(groups: &[Outgoing]) -> u32 {
+    let bytes: usize = groups.iter().map(|g| g.lines.len()).sum();
     bytes.clamp(1, BUDGET_BYTES) as u32
+}
+
+impl Job {
+    fn bytes(&self) -> usize {
+        self.groups.iter().map(|g| g.lines.len()).sum()
+    }
+}
+
+/// Groups for the same file made one, in the order given; a cut is added
+/// where two joined groups together would pass [`CHUNK_BYTES`].
+fn merge(groups: impl Iterator<Item = Outgoing>) -> Vec<Outgoing> {
+    let mut out: Vec<Outgoing> = Vec::new();
+    let mut index: std::collections::HashMap<(String, String, String), usize> =
+        std::collections::HashMap::new();
+    for g in groups {
+        let key = (g.app.clone(), g.facility.clone(), g.host.clone());
+        let Some(&i) = index.get(&key) else {
+            index.insert(key, out.len());
+            out.push(g);
+            continue;
+        };
+        let o = &mut out[i];
+        let base = o.lines.len();
+        let tail = base - o.cuts.last().map_or(0, |c| c.0);
+        let head = g.cuts.first().map_or(g.lines.len(), |c| c.0);
+        if tail + head > CHUNK_BYTES {
+            o.cuts.push((base, o.records));
+        }
+        o.cuts
+            .extend(g.cuts.iter().map(|&(at, n)| (base + at, o.records + n)));
+        o.lines.extend_from_slice(&g.lines);
+        o.records += g.records;
+    }
+    out
 }
 
 #[cfg(test)]
@@ -394,17 +480,53 @@ mod tests {
         assert_eq!(pieces(30, 7, &[(30, 7)]), [(0..30, 7)]);
     }
 
+    fn group(app: &str, lines: &str, cuts: Vec<(usize, u32)>) -> Outgoing {
+        Outgoing {
+            app: app.into(),
+            facility: "root".into(),
+            host: String::new(),
+            lines: lines.as_bytes().to_vec(),
+            records: lines.matches('\n').count() as u32,
+            cuts,
+        }
+    }
+
     #[test]
     fn the_budget_is_bounded() {
-        let m = |n: usize| Message {
-            subject: String::new(),
-            id: String::new(),
-            headers: HeaderMap::new(),
-            payload: Bytes::from(vec![b'x'; n]),
-            records: 1,
-        };
+        let g = |n: usize| group("a", &"x".repeat(n), Vec::new());
         assert_eq!(permits(&[]), 1);
-        assert_eq!(permits(&[m(10), m(5)]), 15);
-        assert_eq!(permits(&[m(BUDGET_BYTES), m(1)]), BUDGET_BYTES as u32);
+        assert_eq!(permits(&[g(10), g(5)]), 15);
+        assert_eq!(permits(&[g(BUDGET_BYTES), g(1)]), BUDGET_BYTES as u32);
+    }
+
+    #[test]
+    fn reads_for_one_file_merge_in_order_and_others_stay_apart() {
+        let merged = merge(
+            [
+                group("a", "1\n2\n", Vec::new()),
+                group("b", "x\n", Vec::new()),
+                group("a", "3\n", Vec::new()),
+            ]
+            .into_iter(),
+        );
+        assert_eq!(merged.len(), 2);
+        assert_eq!(merged[0].lines, b"1\n2\n3\n");
+        assert_eq!(merged[0].records, 3);
+        assert!(merged[0].cuts.is_empty(), "small reads make one message");
+        assert_eq!(merged[1].lines, b"x\n");
+        // Joined past CHUNK_BYTES, the join is a cut; a read's own cuts
+        // move with it.
+        let big = "y".repeat(CHUNK_BYTES - 1) + "\n";
+        let merged = merge(
+            [
+                group("a", &big, Vec::new()),
+                group("a", &format!("z\n{big}"), vec![(2, 1)]),
+            ]
+            .into_iter(),
+        );
+        assert_eq!(merged[0].records, 3);
+        assert_eq!(merged[0].cuts, [(CHUNK_BYTES, 1), (CHUNK_BYTES + 2, 2)]);
+        let pieces = pieces(merged[0].lines.len(), 3, &merged[0].cuts);
+        assert_eq!(pieces.iter().map(|p| p.1).collect::<Vec<_>>(), [1, 1, 1]);
     }
 }
