@@ -211,19 +211,32 @@ impl Shared {
     /// own; a connection has one read in flight, so merging reads of
     /// different connections keeps each connection's order.
     async fn merge_and_publish(self: Arc<Self>, mut queue: mpsc::UnboundedReceiver<Job>) {
-        while let Some(first) = queue.recv().await {
+        // A read that would take a batch past a message's worth starts the
+        // next one, so that a batch is one message per file.
+        let mut held: Option<Job> = None;
+        loop {
+            let first = match held.take() {
+                Some(job) => job,
+                None => match queue.recv().await {
+                    Some(job) => job,
+                    None => return,
+                },
+            };
             let mut bytes = first.bytes();
             let mut jobs = vec![first];
-            while bytes < CHUNK_BYTES {
-                let Ok(job) = queue.try_recv() else { break };
+            while let Ok(job) = queue.try_recv() {
+                if bytes + job.bytes() > CHUNK_BYTES {
+                    held = Some(job);
+                    break;
+                }
                 bytes += job.bytes();
                 jobs.push(job);
             }
             let groups = merge(jobs.iter_mut().flat_map(|j| std::mem::take(&mut j.groups)));
             let me = self.clone();
             tokio::spawn(async move {
-                let messages = me.messages(groups);
-                me.deliver(messages).await;
+                let files = me.messages(groups);
+                futures_util::future::join_all(files.into_iter().map(|f| me.deliver(f))).await;
                 for job in jobs {
                     drop(job.permit);
                     let _ = job.done.send(());
@@ -232,9 +245,11 @@ impl Shared {
         }
     }
 
-    fn messages(&self, groups: Vec<Outgoing>) -> Vec<Message> {
-        let mut out = Vec::with_capacity(groups.len());
+    /// Each file's messages, in order.
+    fn messages(&self, groups: Vec<Outgoing>) -> Vec<Vec<Message>> {
+        let mut files = Vec::with_capacity(groups.len());
         for g in groups {
+            let mut out = Vec::with_capacity(g.cuts.len() + 1);
             let subject = format!("{}.{}", self.stream, g.app);
             let payload = Bytes::from(g.lines);
             for (range, records) in pieces(payload.len(), g.records, &g.cuts) {
@@ -262,72 +277,49 @@ impl Shared {
                     records,
                 });
             }
+            files.push(out);
         }
-        out
+        files
     }
 
-    /// Publishes `messages` until all are acknowledged. After a failure
-    /// everything from the first unacknowledged message on is sent again,
-    /// in order, with the same ids: what JetStream already stored comes
-    /// back as a duplicate and is not stored twice.
+    /// Publishes one file's `messages` until all are acknowledged, each
+    /// only once the one before it is: a message resent after a failure can
+    /// then never land after a later one. A resend has the same id, so what
+    /// JetStream already stored comes back as a duplicate, not stored twice.
     async fn deliver(&self, messages: Vec<Message>) {
         let total: u64 = messages.iter().map(|m| u64::from(m.records)).sum();
         self.stats
             .records_published
             .fetch_add(total, Ordering::Relaxed);
-        let mut from = 0;
         let mut backoff = Duration::from_millis(50);
-        while from < messages.len() {
+        let mut i = 0;
+        while let Some(m) = messages.get(i) {
             let started = Instant::now();
-            let mut sent = Vec::with_capacity(messages.len() - from);
-            let mut failure = None;
-            for (i, m) in messages.iter().enumerate().skip(from) {
-                let publish = PublishMessage::build()
-                    .payload(m.payload.clone())
-                    .headers(m.headers.clone())
-                    .message_id(&m.id);
-                match self.js.send_publish(m.subject.clone(), publish).await {
-                    Ok(ack) => sent.push((i, Pending::from(ack))),
-                    Err(e) if e.kind() == PublishErrorKind::MaxPayloadExceeded => {
-                        // Retrying cannot help: count it, say so, go on.
-                        self.lost(m.records, "max_payload", &e.to_string());
-                        sent.push((i, Pending::Done));
+            let why = match self.publish_one(m).await {
+                Ok(duplicate) => {
+                    if duplicate {
+                        self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
                     }
-                    Err(e) => {
-                        failure = Some((i, e.to_string()));
-                        break;
-                    }
+                    self.stats
+                        .records_acked
+                        .fetch_add(u64::from(m.records), Ordering::Relaxed);
+                    self.stats
+                        .last_ack_micros
+                        .store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    i += 1;
+                    continue;
                 }
-            }
-            let mut next = failure.as_ref().map_or(messages.len(), |f| f.0);
-            for (i, ack) in sent {
-                match ack {
-                    Pending::Ack(fut) => match fut.await {
-                        Ok(ack) => {
-                            if ack.duplicate {
-                                self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
-                            }
-                            self.stats
-                                .records_acked
-                                .fetch_add(u64::from(messages[i].records), Ordering::Relaxed);
-                        }
-                        Err(e) => {
-                            next = i;
-                            failure = Some((i, e.to_string()));
-                            break;
-                        }
-                    },
-                    Pending::Done => {}
+                Err(Failure::TooLarge(why)) => {
+                    // Retrying cannot help: count it, say so, go on.
+                    self.lost(m.records, "max_payload", &why);
+                    i += 1;
+                    continue;
                 }
-            }
-            self.stats
-                .last_ack_micros
-                .store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-            from = next;
-            let Some((_, why)) = failure else { break };
+                Err(Failure::Retry(why)) => why,
+            };
             self.stats.publish_retries.fetch_add(1, Ordering::Relaxed);
             if self.stop.is_cancelled() {
-                let left: u32 = messages[from..].iter().map(|m| m.records).sum();
+                let left: u32 = messages[i..].iter().map(|m| m.records).sum();
                 self.lost(left, "shutdown_unpublished", &why);
                 return;
             }
@@ -348,6 +340,26 @@ impl Shared {
         }
     }
 
+    /// Sends one message and waits for JetStream's acknowledgement: whether
+    /// it was a duplicate.
+    async fn publish_one(&self, m: &Message) -> Result<bool, Failure> {
+        let publish = PublishMessage::build()
+            .payload(m.payload.clone())
+            .headers(m.headers.clone())
+            .message_id(&m.id);
+        let ack = match self.js.send_publish(m.subject.clone(), publish).await {
+            Ok(ack) => ack,
+            Err(e) if e.kind() == PublishErrorKind::MaxPayloadExceeded => {
+                return Err(Failure::TooLarge(e.to_string()));
+            }
+            Err(e) => return Err(Failure::Retry(e.to_string())),
+        };
+        match ack.await {
+            Ok(ack) => Ok(ack.duplicate),
+            Err(e) => Err(Failure::Retry(e.to_string())),
+        }
+    }
+
     fn lost(&self, records: u32, reason: &'static str, why: &str) {
         let n = u64::from(records);
         let total = self.stats.records_lost.fetch_add(n, Ordering::Relaxed) + n;
@@ -364,17 +376,13 @@ impl Shared {
     }
 }
 
-/// A message handed to NATS: its acknowledgement to await, or nothing
-/// (it was counted as lost).
-enum Pending {
-    Ack(async_nats::jetstream::context::PublishAckFuture),
-    Done,
-}
-
-impl From<async_nats::jetstream::context::PublishAckFuture> for Pending {
-    fn from(f: async_nats::jetstream::context::PublishAckFuture) -> Self {
-        Pending::Ack(f)
-    }
+/// Why a publish did not go through.
+enum Failure {
+    /// Larger than the server's `max_payload`: it never will.
+    TooLarge(String),
+    /// Anything else: NATS down, no acknowledgement in time, a leader
+    /// change; worth retrying.
+    Retry(String),
 }
 
 /// Where a group of `len` bytes holding `records` records is cut into
