@@ -137,9 +137,11 @@ impl Publisher {
     }
 
     /// Publishes one read's records; the receiver fires once JetStream has
-    /// acknowledged all of them (or, after shutdown's deadline, once what
-    /// could not be published is counted as lost). Waits first while too
-    /// many bytes are unacknowledged, which pushes back on the connection.
+    /// acknowledged all of them. When some could not be published (after
+    /// shutdown's deadline, or larger than `max_payload`: counted as lost)
+    /// its sender is dropped instead, so an acked (v2) client is not
+    /// acknowledged for them and resends. Waits first while too many bytes
+    /// are unacknowledged, which pushes back on the connection.
     pub async fn publish(self: &Arc<Self>, groups: Vec<Outgoing>) -> oneshot::Receiver<()> {
         let (tx, rx) = oneshot::channel();
         let messages = self.messages(groups);
@@ -151,9 +153,11 @@ impl Publisher {
             .expect("the budget is never closed");
         let me = self.clone();
         tokio::spawn(async move {
-            me.deliver(messages).await;
+            let stored = me.deliver(messages).await;
             drop(permit);
-            let _ = tx.send(());
+            if stored {
+                let _ = tx.send(());
+            }
         });
         rx
     }
@@ -217,13 +221,15 @@ impl Publisher {
     /// Publishes `messages` until all are acknowledged. After a failure
     /// everything from the first unacknowledged message on is sent again,
     /// in order, with the same ids: what JetStream already stored comes
-    /// back as a duplicate and is not stored twice.
-    async fn deliver(&self, messages: Vec<Message>) {
+    /// back as a duplicate and is not stored twice. True when JetStream
+    /// stored every record; false when some were counted as lost.
+    async fn deliver(&self, messages: Vec<Message>) -> bool {
         let total: u64 = messages.iter().map(|m| u64::from(m.records)).sum();
         self.stats
             .records_published
             .fetch_add(total, Ordering::Relaxed);
         let mut from = 0;
+        let mut stored = true;
         let mut backoff = Duration::from_millis(50);
         while from < messages.len() {
             let started = Instant::now();
@@ -239,6 +245,7 @@ impl Publisher {
                     Err(e) if e.kind() == PublishErrorKind::MaxPayloadExceeded => {
                         // Retrying cannot help: count it, say so, go on.
                         self.lost(m.records, "max_payload", &e.to_string());
+                        stored = false;
                         sent.push((i, Pending::Done));
                     }
                     Err(e) => {
@@ -277,7 +284,7 @@ impl Publisher {
             if self.stop.is_cancelled() {
                 let left: u32 = messages[from..].iter().map(|m| m.records).sum();
                 self.lost(left, "shutdown_unpublished", &why);
-                return;
+                return false;
             }
             let v = self.notices.check("publish_failed");
             if v.log {
@@ -294,6 +301,7 @@ impl Publisher {
             }
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
+        stored
     }
 
     fn lost(&self, records: u32, reason: &'static str, why: &str) {
