@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use support::nats::{
-    ARRIVAL, CONNECTIONS, FACILITIES, NatsNode, free_ports, nats_available, nats_cluster, nats_solo, node,
-    numbers_by_connection, send_numbered, wait_until,
+    ARRIVAL, CONNECTIONS, FACILITIES, NatsNode, free_ports, nats_available, nats_cluster,
+    nats_solo, node, numbers_by_connection, send_numbered, wait_until,
 };
 use support::proxy::Proxy;
 use support::scrape::{scrape, value};

@@ -219,4 +219,3 @@ pub fn numbers_by_connection(lines: &[String]) -> Vec<Vec<usize>> {
 pub fn wait_until(what: &str, limit: Duration, cond: impl FnMut() -> bool) {
     assert!(poll_for(limit, cond), "timed out waiting for {what}");
 }
-
