@@ -17,6 +17,7 @@ use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
+use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::config::LogSettings;
@@ -82,11 +83,23 @@ pub fn init(settings: Option<&LogSettings>, stderr: bool) -> io::Result<LogHandl
             file: Mutex::new(Open { file, roll }),
         }),
     };
+    // The NATS client library logs every failed connect and every event
+    // itself, unlimited; the cluster code logs the same events rate-limited
+    // with a reason. Its own lines are kept for DEBUG and TRACE.
+    let library = if level >= tracing::level_filters::LevelFilter::DEBUG {
+        level
+    } else {
+        tracing::level_filters::LevelFilter::OFF
+    };
+    let targets = tracing_subscriber::filter::Targets::new()
+        .with_default(level)
+        .with_target("async_nats", library);
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(level)
         .event_format(LineFormat)
         .with_writer(handle.clone())
-        .finish();
+        .finish()
+        .with(targets);
     // A second init (tests in one process) keeps the first subscriber.
     let _ = tracing::subscriber::set_global_default(subscriber);
     Ok(handle)

@@ -6,6 +6,7 @@
 //! the file, the line and the value, and all of them are reported together.
 use std::path::{Path, PathBuf};
 
+use super::creds::Credentials;
 use crate::config::ConfigError;
 use crate::config::ini::{Entry, Ini};
 
@@ -71,8 +72,9 @@ pub struct ClusterSettings {
     pub stream: String,
     /// Replicas of a stream this node creates (1-5).
     pub replicas: usize,
-    /// A NATS credentials file (JWT + NKey seed), absolute.
-    pub nats_creds: Option<PathBuf>,
+    /// A NATS credentials file (JWT + NKey seed), read with the
+    /// configuration (before privileges are dropped).
+    pub nats_creds: Option<Credentials>,
     /// A CA file to verify the NATS servers' certificates, absolute.
     pub nats_ca: Option<PathBuf>,
     /// This node's name: the NATS connection name and part of every
@@ -172,8 +174,17 @@ pub fn read(
         }
         Some(p)
     };
-    let nats_creds = file("nats_creds");
     let nats_ca = file("nats_ca");
+    let nats_creds = match section.get("nats_creds") {
+        Some(e) if !e.value.is_empty() => match Credentials::read(&base.join(&e.value)) {
+            Ok(c) => Some(c),
+            Err(why) => {
+                bad(e, why);
+                None
+            }
+        },
+        _ => None,
+    };
     let name = match section.get("name") {
         Some(e) if !valid_token(&e.value) => {
             bad(

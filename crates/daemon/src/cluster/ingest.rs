@@ -132,6 +132,8 @@ struct Shared {
 /// One read waiting to be merged and published.
 struct Job {
     groups: Vec<Outgoing>,
+    /// The files it has lines for (its groups are taken by the merge).
+    files: Vec<FileKey>,
     /// Its bytes of the budget, held until JetStream has acknowledged it.
     permit: OwnedSemaphorePermit,
     /// Fired once it is acknowledged.
@@ -163,9 +165,11 @@ impl Publisher {
     }
 
     /// Publishes one read's records; the receiver fires once JetStream has
-    /// acknowledged all of them (or, after shutdown's deadline, once what
-    /// could not be published is counted as lost). Waits first while too
-    /// many bytes are unacknowledged, which pushes back on the connection.
+    /// acknowledged all of them. When some could not be published (after
+    /// shutdown's deadline, or larger than `max_payload`: counted as lost)
+    /// its sender is dropped instead, so an acked (v2) client is not
+    /// acknowledged for them and resends. Waits first while too many bytes
+    /// are unacknowledged, which pushes back on the connection.
     pub async fn publish(&self, groups: Vec<Outgoing>) -> oneshot::Receiver<()> {
         let (done, rx) = oneshot::channel();
         let permit = self
@@ -175,11 +179,7 @@ impl Publisher {
             .await
             .expect("the budget is never closed");
         // The queue's receiver lives as long as any publisher: never closed.
-        let _ = self.jobs.send(Job {
-            groups,
-            permit,
-            done,
-        });
+        let _ = self.jobs.send(Job::new(groups, permit, done));
         rx
     }
 
@@ -196,11 +196,7 @@ impl Publisher {
             return Err(n);
         };
         let (done, _) = oneshot::channel();
-        let _ = self.jobs.send(Job {
-            groups,
-            permit,
-            done,
-        });
+        let _ = self.jobs.send(Job::new(groups, permit, done));
         Ok(())
     }
 }
@@ -236,19 +232,28 @@ impl Shared {
             let me = self.clone();
             tokio::spawn(async move {
                 let files = me.messages(groups);
-                futures_util::future::join_all(files.into_iter().map(|f| me.deliver(f))).await;
+                let stored = futures_util::future::join_all(
+                    files.into_iter().map(|(key, f)| me.deliver_file(key, f)),
+                )
+                .await;
+                let failed: Vec<FileKey> = stored.into_iter().flatten().collect();
                 for job in jobs {
                     drop(job.permit);
-                    let _ = job.done.send(());
+                    // A read with lines for a file that lost some is not
+                    // confirmed: an acked client resends it.
+                    if !job.files.iter().any(|f| failed.contains(f)) {
+                        let _ = job.done.send(());
+                    }
                 }
             });
         }
     }
 
     /// Each file's messages, in order.
-    fn messages(&self, groups: Vec<Outgoing>) -> Vec<Vec<Message>> {
+    fn messages(&self, groups: Vec<Outgoing>) -> Vec<(FileKey, Vec<Message>)> {
         let mut files = Vec::with_capacity(groups.len());
         for g in groups {
+            let key = g.key();
             let mut out = Vec::with_capacity(g.cuts.len() + 1);
             let subject = format!("{}.{}", self.stream, g.app);
             let payload = Bytes::from(g.lines);
@@ -277,21 +282,29 @@ impl Shared {
                     records,
                 });
             }
-            files.push(out);
+            files.push((key, out));
         }
         files
+    }
+
+    /// [`Shared::deliver`] for one file: its key if some records were lost.
+    async fn deliver_file(&self, key: FileKey, messages: Vec<Message>) -> Option<FileKey> {
+        (!self.deliver(messages).await).then_some(key)
     }
 
     /// Publishes one file's `messages` until all are acknowledged, each
     /// only once the one before it is: a message resent after a failure can
     /// then never land after a later one. A resend has the same id, so what
     /// JetStream already stored comes back as a duplicate, not stored twice.
-    async fn deliver(&self, messages: Vec<Message>) {
+    /// True when JetStream stored every record; false when some were
+    /// counted as lost.
+    async fn deliver(&self, messages: Vec<Message>) -> bool {
         let total: u64 = messages.iter().map(|m| u64::from(m.records)).sum();
         self.stats
             .records_published
             .fetch_add(total, Ordering::Relaxed);
         let mut backoff = Duration::from_millis(50);
+        let mut stored = true;
         let mut i = 0;
         while let Some(m) = messages.get(i) {
             let started = Instant::now();
@@ -312,6 +325,7 @@ impl Shared {
                 Err(Failure::TooLarge(why)) => {
                     // Retrying cannot help: count it, say so, go on.
                     self.lost(m.records, "max_payload", &why);
+                    stored = false;
                     i += 1;
                     continue;
                 }
@@ -321,7 +335,7 @@ impl Shared {
             if self.stop.is_cancelled() {
                 let left: u32 = messages[i..].iter().map(|m| m.records).sum();
                 self.lost(left, "shutdown_unpublished", &why);
-                return;
+                return false;
             }
             let v = self.notices.check("publish_failed");
             if v.log {
@@ -338,6 +352,7 @@ impl Shared {
             }
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
+        stored
     }
 
     /// Sends one message and waits for JetStream's acknowledgement: whether
@@ -409,7 +424,27 @@ fn permits(groups: &[Outgoing]) -> u32 {
     bytes.clamp(1, BUDGET_BYTES) as u32
 }
 
+/// A file a message is for: app, facility, host (empty unless
+/// `file_per_host`).
+type FileKey = (String, String, String);
+
+impl Outgoing {
+    fn key(&self) -> FileKey {
+        (self.app.clone(), self.facility.clone(), self.host.clone())
+    }
+}
+
 impl Job {
+    fn new(groups: Vec<Outgoing>, permit: OwnedSemaphorePermit, done: oneshot::Sender<()>) -> Job {
+        let files = groups.iter().map(Outgoing::key).collect();
+        Job {
+            groups,
+            files,
+            permit,
+            done,
+        }
+    }
+
     fn bytes(&self) -> usize {
         self.groups.iter().map(|g| g.lines.len()).sum()
     }
@@ -419,10 +454,9 @@ impl Job {
 /// where two joined groups together would pass [`CHUNK_BYTES`].
 fn merge(groups: impl Iterator<Item = Outgoing>) -> Vec<Outgoing> {
     let mut out: Vec<Outgoing> = Vec::new();
-    let mut index: std::collections::HashMap<(String, String, String), usize> =
-        std::collections::HashMap::new();
+    let mut index: std::collections::HashMap<FileKey, usize> = std::collections::HashMap::new();
     for g in groups {
-        let key = (g.app.clone(), g.facility.clone(), g.host.clone());
+        let key = g.key();
         let Some(&i) = index.get(&key) else {
             index.insert(key, out.len());
             out.push(g);

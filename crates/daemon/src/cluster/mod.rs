@@ -8,6 +8,7 @@
 //! reads ([`ClusterStats`]).
 pub mod archive;
 pub mod config;
+pub mod creds;
 pub mod ingest;
 mod resume;
 
@@ -135,11 +136,12 @@ pub struct Cluster {
 impl Cluster {
     /// Starts connecting to NATS in the background and returns at once: a
     /// node that cannot reach NATS still starts, logs it (rate-limited) and
-    /// keeps trying. Fails only on a credentials file that cannot be read.
+    /// keeps trying (a server that refuses its credentials included).
     pub async fn connect(settings: ClusterSettings) -> std::io::Result<Cluster> {
         let stats = Arc::new(ClusterStats::default());
+        // The credentials were read and checked with the configuration.
         let mut options = match &settings.nats_creds {
-            Some(path) => async_nats::ConnectOptions::with_credentials_file(path).await?,
+            Some(creds) => creds.connect_options()?,
             None => async_nats::ConnectOptions::new(),
         };
         if let Some(ca) = &settings.nats_ca {
@@ -152,6 +154,10 @@ impl Cluster {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let notices = Arc::new(RateLimiter::default());
         let events = stats.clone();
+        let signed_in_with: Arc<str> = match &settings.nats_creds {
+            Some(c) => c.path().display().to_string().into(),
+            None => "none".into(),
+        };
         options = options
             .name(format!(
                 "loghogd-{}-{}",
@@ -167,7 +173,8 @@ impl Cluster {
             .event_callback(move |event| {
                 let stats = events.clone();
                 let notices = notices.clone();
-                async move { on_event(&stats, &notices, event) }
+                let creds = signed_in_with.clone();
+                async move { on_event(&stats, &notices, &creds, event) }
             });
         let servers = settings
             .nats
@@ -413,7 +420,35 @@ fn check_existing(config: &stream::Config, name: &str, replicas: usize) -> Resul
     Ok(())
 }
 
-fn on_event(stats: &ClusterStats, notices: &RateLimiter, event: async_nats::Event) {
+/// Whether `event` is the server refusing this node's credentials (the
+/// client library reports a refused connect as a client error carrying the
+/// server's words).
+fn is_refusal(event: &async_nats::Event) -> bool {
+    match event {
+        async_nats::Event::ServerError(async_nats::ServerError::AuthorizationViolation) => true,
+        async_nats::Event::ClientError(async_nats::ClientError::Other(why)) => {
+            let why = why.to_ascii_lowercase();
+            why.contains("authorization violation") || why.contains("authentication")
+        }
+        _ => false,
+    }
+}
+
+fn on_event(stats: &ClusterStats, notices: &RateLimiter, creds: &str, event: async_nats::Event) {
+    if is_refusal(&event) {
+        let v = notices.check("nats_auth");
+        if v.log {
+            tracing::error!(
+                suppressed = v.suppressed,
+                reason = "nats_auth",
+                nats_creds = creds,
+                "NATS refused this node ({event}): check that nats_creds is set and that \
+                 the server knows its account (operator mode: resolver or resolver_preload); \
+                 retrying, clients are pushed back meanwhile"
+            );
+        }
+        return;
+    }
     match event {
         async_nats::Event::Connected => {
             stats.connected.store(true, Ordering::Relaxed);

@@ -136,7 +136,9 @@ listen =
 ;stream = LOGHOG
 ; Replicas of the stream when loghogd creates it (1-5).
 ;replicas = 3
-; NATS credentials file and the CA of the NATS servers' certificates.
+; NATS credentials file (user JWT + seed, e.g. from `nsc generate creds`;
+; read before privileges are dropped, so it may be root-only) and the CA of
+; the NATS servers' certificates.
 ;nats_creds = /etc/loghogd/loghogd.creds
 ;nats_ca = /etc/loghogd/nats-ca.pem
 ; This node's name (default: the host name); unique per ingest node.

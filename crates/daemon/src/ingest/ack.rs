@@ -116,7 +116,8 @@ impl Acks {
 /// handed to the OS (and synced, for `fsync = yes`). A writer that dropped
 /// its confirmation (the file cannot be written, the daemon is stopping)
 /// means no: the connection closes unacknowledged and the client resends.
-/// A cluster mode would add its own confirmation here.
+/// In cluster mode the confirmations are JetStream's (cluster/ingest.rs),
+/// dropped likewise for records that could not be published.
 pub async fn may_acknowledge(committed: Committed) -> bool {
     let mut ok = true;
     for confirmation in committed.acks {

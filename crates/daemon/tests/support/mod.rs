@@ -3,6 +3,7 @@
 //! frames and poll files with a deadline.
 #![allow(dead_code)]
 
+pub mod nats;
 pub mod proxy;
 pub mod scrape;
 pub mod syslog;
