@@ -3,7 +3,7 @@
 # through 1 ingest + 1 archive loghogd over NATS JetStream, against a
 # standalone loghogd in the same run (docs/benchmarks.md, docs/cluster.md).
 #
-#   scripts/bench-cluster.sh [MESSAGES] [SIZE] [CONNECTIONS]   (defaults: 1000000 200 16)
+#   scripts/bench-cluster.sh [MESSAGES] [SIZE] [CONNECTIONS]   (defaults: 4000000 200 16)
 #   SAMPLE=/var/log/dpkg.log scripts/bench-cluster.sh ...   bodies made of that
 #                                    file's lines (realistic compression)
 #
@@ -16,7 +16,7 @@
 # runs the debug binaries (to try the script, not to measure).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-MESSAGES=${1:-1000000}
+MESSAGES=${1:-4000000}
 SIZE=${2:-200}
 CONNS=${3:-16}
 
