@@ -445,3 +445,80 @@ fn acked_clients_lose_nothing_when_the_ingest_node_is_killed() {
         "{duplicates} duplicates, but only {pending_at_kill} records could be resent"
     );
 }
+
+#[test]
+fn a_killed_archive_writing_gz_files_writes_no_record_twice() {
+    if !nats_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut nats = nats_solo(tmp.path());
+    nats.start();
+    let url = nats.url();
+    let ingest = node(&url, "ingest", "in-gz", "replicas = 1");
+    let mut archive = node(
+        &url,
+        "archive",
+        "arch-gz",
+        "replicas = 1\n\n[compressor]\ncompress_on_write = yes",
+    );
+    assert!(
+        archive.wait_for_output("archive consumer starting"),
+        "{}",
+        archive.output()
+    );
+    let file = archive.logdir().join("gamma/root.log.gz");
+    const CONNS: usize = 4;
+    const PER_CONN: usize = 40_000;
+    let sent = Arc::new(AtomicU64::new(0));
+    let senders: Vec<_> = (0..CONNS)
+        .map(|c| {
+            let (addr, sent) = (ingest.tcp, sent.clone());
+            std::thread::spawn(move || send_numbered(addr, "gamma", c, PER_CONN, &sent))
+        })
+        .collect();
+    // Killed twice while it writes (the compressed file growing), each
+    // time restarted: what a killed run was writing is searched for in the
+    // .gz file's members, not written again.
+    for k in 1..=2u64 {
+        wait_until("the archive writing", ARRIVAL, || {
+            bytes(std::slice::from_ref(&file)) >= k * 150_000
+        });
+        archive.kill9();
+        archive = archive.restart();
+    }
+    for s in senders {
+        assert_eq!(s.join().expect("sender"), PER_CONN, "a sender was cut off");
+    }
+    let mut found = Vec::new();
+    poll_for(ARRIVAL, || {
+        found = support::try_read_log(&file)
+            .map(|text| text.lines().map(str::to_owned).collect())
+            .unwrap_or_default();
+        found.len() >= CONNS * PER_CONN || {
+            std::thread::sleep(Duration::from_millis(300));
+            false
+        }
+    });
+    let want: Vec<usize> = (0..PER_CONN).collect();
+    for (c, seqs) in numbers_by_connection(&found).iter().enumerate().take(CONNS) {
+        let dups = seqs.len() - seqs.iter().collect::<std::collections::HashSet<_>>().len();
+        assert!(
+            seqs == &want,
+            "connection {c}: {} records of {PER_CONN}, {dups} doubled\narchive runs:\n{}",
+            seqs.len(),
+            std::fs::read_to_string(archive.logdir().with_file_name("loghogd.log"))
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| l.contains("archive") || l.contains("torn") || l.contains("started"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+    assert_eq!(
+        found.len(),
+        CONNS * PER_CONN,
+        "no line other than the records"
+    );
+    assert!(archive.stop().success(), "a clean stop");
+}

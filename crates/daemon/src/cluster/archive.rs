@@ -221,6 +221,10 @@ impl Consumer {
             };
             let mut messages = Vec::new();
             let mut gap = None;
+            // A batch a killed run was writing is written again as one (only
+            // then can the file's tail tell how much of it is there): it
+            // waits until every message up to that run's intent is here.
+            let intent = progress.intent();
             let mut next = Some(first);
             while let Some(m) = next {
                 let m = match m {
@@ -234,12 +238,12 @@ impl Consumer {
                         break;
                     }
                 };
-                let seq = match m.info() {
+                let (seq, stream_seq) = match m.info() {
                     Ok(i) => {
                         self.stats
                             .consumer_pending
                             .store(i.pending, Ordering::Relaxed);
-                        i.consumer_sequence
+                        (i.consumer_sequence, i.stream_sequence)
                     }
                     Err(e) => {
                         gap = Some(("bad_message", e.to_string()));
@@ -258,10 +262,17 @@ impl Consumer {
                 }
                 expected += 1;
                 messages.push(m);
-                if messages.len() >= FETCH {
+                let unfinished = stream_seq < intent;
+                if messages.len() >= FETCH && !unfinished {
                     break;
                 }
                 next = stream.next().now_or_never();
+                if next.is_none() && unfinished {
+                    next = tokio::select! {
+                        m = stream.next() => Some(m),
+                        () = stop.cancelled() => return Restart::Stop,
+                    };
+                }
             }
             if !messages.is_empty() {
                 if let Err(failure) = self.write(progress, messages).await {
@@ -417,6 +428,14 @@ impl Consumer {
                 self.stats
                     .redelivered_skipped
                     .fetch_add(u64::from(done_records), Ordering::Relaxed);
+                tracing::info!(
+                    consumer = %self.durable,
+                    file = %path.display(),
+                    found_records = done_records,
+                    found_bytes = done,
+                    of_bytes = maybe.len(),
+                    "archive: a batch the last run was writing: what the file already ends with is not written again"
+                );
                 pieces.insert(0, (maybe[done..].to_vec(), maybe_records - done_records));
             }
             for (data, records) in pieces {

@@ -10,7 +10,7 @@
 //! with is not written again. Each update is one 42-byte `pwrite`, which a
 //! killed process either did or did not do.
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, BufRead, Read, Seek, SeekFrom};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -94,23 +94,15 @@ impl Progress {
 /// that the file ends with, since the killed run wrote nothing to this file
 /// after the batch. The writer may have been killed between two of its
 /// writes, or rotated the file part-way (then the whole file is a middle
-/// part of `data`). A compressed live file is never searched (0: its
-/// records may be written twice, see docs/cluster.md).
+/// part of `data`). A compressed (`.gz`) live file is searched in its
+/// lines, decompressed member by member.
 pub fn written_prefix(path: &Path, data: &[u8]) -> usize {
-    if data.is_empty() || path.extension().is_some_and(|e| e == "gz") {
+    if data.is_empty() {
         return 0;
     }
-    let Ok(mut file) = File::open(path) else {
+    let Some((tail, whole_file)) = tail_of(path, data.len()) else {
         return 0;
     };
-    let Ok(len) = file.metadata().map(|m| m.len()) else {
-        return 0;
-    };
-    let from = len.saturating_sub(data.len() as u64);
-    let mut tail = Vec::with_capacity((len - from) as usize);
-    if file.seek(SeekFrom::Start(from)).is_err() || file.read_to_end(&mut tail).is_err() {
-        return 0;
-    }
     if tail.last() != Some(&b'\n') {
         return 0;
     }
@@ -125,7 +117,6 @@ pub fn written_prefix(path: &Path, data: &[u8]) -> usize {
     ends.reverse();
     for end in ends {
         let part = &data[..end];
-        let whole_file = from == 0;
         if tail.ends_with(part) {
             return end;
         }
@@ -135,6 +126,47 @@ pub fn written_prefix(path: &Path, data: &[u8]) -> usize {
         }
     }
     0
+}
+
+/// The last `n` bytes of the file's lines, and whether they are all of
+/// them; `None` when it cannot be read.
+fn tail_of(path: &Path, n: usize) -> Option<(Vec<u8>, bool)> {
+    if path.extension().is_some_and(|e| e == "gz") {
+        return gz_tail(path, n);
+    }
+    let mut file = File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    let from = len.saturating_sub(n as u64);
+    let mut tail = Vec::with_capacity((len - from) as usize);
+    file.seek(SeekFrom::Start(from)).ok()?;
+    file.read_to_end(&mut tail).ok()?;
+    Some((tail, from == 0))
+}
+
+/// [`tail_of`] for a `.gz` live file: its members decompressed in turn
+/// (the whole file is read: this runs only after a killed run). Only whole
+/// members count: a torn last member is cut when the writer opens the
+/// file, so its lines are not in it.
+fn gz_tail(path: &Path, n: usize) -> Option<(Vec<u8>, bool)> {
+    let mut reader = io::BufReader::new(File::open(path).ok()?);
+    let mut tail = Vec::new();
+    let mut member = Vec::new();
+    let mut total = 0usize;
+    while !reader.fill_buf().ok()?.is_empty() {
+        member.clear();
+        if flate2::bufread::GzDecoder::new(&mut reader)
+            .read_to_end(&mut member)
+            .is_err()
+        {
+            break;
+        }
+        total += member.len();
+        tail.extend_from_slice(&member);
+        if tail.len() > n {
+            tail.drain(..tail.len() - n);
+        }
+    }
+    Some((tail, total <= n))
 }
 
 #[cfg(test)]
@@ -185,12 +217,34 @@ mod tests {
         // Repeated lines: the longest match wins.
         std::fs::write(&live, "x\nx\n").unwrap();
         assert_eq!(written_prefix(&live, b"x\nx\ny\n"), 4);
+    }
+
+    fn member(lines: &str) -> Vec<u8> {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(lines.as_bytes()).unwrap();
+        gz.finish().unwrap()
+    }
+
+    #[test]
+    fn the_written_part_of_a_batch_is_found_in_a_gz_file() {
+        let dir = tempfile::tempdir().unwrap();
         let gz = dir.path().join("root.log.gz");
-        std::fs::write(&gz, "one\n").unwrap();
-        assert_eq!(
-            written_prefix(&gz, b"one\n"),
-            0,
-            "compressed files are not searched"
-        );
+        // Members as a compress_on_write file gets them: one per write.
+        let file = [member("one\ntwo\n"), member("three\n")].concat();
+        std::fs::write(&gz, &file).unwrap();
+        assert_eq!(written_prefix(&gz, b"two\nthree\nfour\n"), 10);
+        assert_eq!(written_prefix(&gz, b"three\n"), 6, "all of it");
+        assert_eq!(written_prefix(&gz, b"four\n"), 0, "none of it");
+        // Rotated part-way: the new file holds the batch's middle lines.
+        assert_eq!(written_prefix(&gz, b"zero\none\ntwo\nthree\nfour\n"), 19);
+        // A torn last member (killed mid-write) is not in the file: the
+        // writer cuts it when it opens the file.
+        let torn = member("four\n");
+        let cut = [&file[..], &torn[..torn.len() - 3]].concat();
+        std::fs::write(&gz, &cut).unwrap();
+        assert_eq!(written_prefix(&gz, b"three\nfour\n"), 6);
+        std::fs::write(&gz, b"not gzip").unwrap();
+        assert_eq!(written_prefix(&gz, b"one\n"), 0);
     }
 }
