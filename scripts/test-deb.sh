@@ -32,6 +32,11 @@ ok() {
 not_ok() {
     echo "FAIL - $*"
     failed=$((failed + 1))
+    # What the daemon said meanwhile, to tell a slow machine from a bug.
+    if [ -n "${daemon_pid:-}" ] && [ -s "$INTERNAL_LOG" ]; then
+        echo "  the daemon's log since it started (last 20 lines):"
+        new_log | tail -20 | sed 's/^/  | /'
+    fi
 }
 # check DESCRIPTION COMMAND...: one assertion.
 check() {
