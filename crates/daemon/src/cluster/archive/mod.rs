@@ -10,6 +10,10 @@
 //! past a delivery that went missing: on a gap (or any error) the consumer
 //! is deleted and made again, which redelivers everything unacknowledged
 //! from the oldest, in order.
+mod batch;
+
+use batch::InFlight;
+
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,20 +21,14 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
-use async_nats::jetstream::{self, AckKind};
 use futures_util::{FutureExt, StreamExt};
-use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::ingest::{H_APP, H_FACILITY, H_HOST};
-use super::resume::{Progress, written_prefix};
+use super::resume::Progress;
 use super::{Cluster, ClusterStats, MAX_BACKOFF};
-use crate::config::Facility;
 use crate::ratelimit::RateLimiter;
 use crate::router::Router;
-use crate::storage::WriteBatch;
-use crate::storage::line::live_path;
 
 /// Messages fetched (and written) together: a message holds at most about
 /// 2 MiB of lines (`CHUNK_BYTES` plus one record), usually compressed to
@@ -104,20 +102,6 @@ pub fn durable_name(app: Option<&str>) -> String {
         }
     }
     out
-}
-
-/// One file's part of a fetched batch, in delivery order.
-struct FileBatch {
-    path: PathBuf,
-    facility: Arc<Facility>,
-    /// Records a killed run was writing when it died (between `written`
-    /// and `intent`): only what the file does not end with is written.
-    maybe: Vec<u8>,
-    maybe_records: u32,
-    /// Records never written before: each message's lines as they came
-    /// (handed to the writer one message at a time, never concatenated:
-    /// copying a whole fetch into one buffer cost more than the write).
-    pieces: Vec<(Vec<u8>, u32)>,
 }
 
 struct Consumer {
@@ -213,11 +197,25 @@ impl Consumer {
         };
         // A new consumer numbers its deliveries from 1 without a gap.
         let mut expected = 1;
+        // The batch being written while the next one is prepared.
+        let mut in_flight: Option<InFlight> = None;
         loop {
             // The first message waits; those already here join its batch.
-            let first = tokio::select! {
-                m = stream.next() => m,
-                () = stop.cancelled() => return Restart::Stop,
+            // Nothing here: what is being written is finished first, so
+            // that its acknowledgements do not wait for new messages.
+            let first = match stream.next().now_or_never() {
+                Some(m) => m,
+                None => {
+                    if let Some(f) = in_flight.take()
+                        && let Err(failure) = self.finish(progress, f).await
+                    {
+                        return failure;
+                    }
+                    tokio::select! {
+                        m = stream.next() => m,
+                        () = stop.cancelled() => return Restart::Stop,
+                    }
+                }
             };
             let mut messages = Vec::new();
             let mut gap = None;
@@ -275,12 +273,25 @@ impl Consumer {
                 }
             }
             if !messages.is_empty() {
-                if let Err(failure) = self.write(progress, messages).await {
+                // Decompressed while the writers write the batch before.
+                let prepared = self.prepare(progress, messages);
+                if let Some(f) = in_flight.take()
+                    && let Err(failure) = self.finish(progress, f).await
+                {
                     return failure;
+                }
+                match self.commit(progress, prepared).await {
+                    Ok(f) => in_flight = Some(f),
+                    Err(failure) => return failure,
                 }
                 *progressed = true;
             }
             if let Some((reason, why)) = gap {
+                if let Some(f) = in_flight.take()
+                    && let Err(failure) = self.finish(progress, f).await
+                {
+                    return failure;
+                }
                 return Restart::Failed(reason, why);
             }
         }
@@ -314,202 +325,6 @@ impl Consumer {
             .map_err(|e| format!("cannot create consumer {}: {e}", self.durable))
     }
 
-    /// Writes `messages` (in delivery order), then acknowledges them.
-    async fn write(
-        &mut self,
-        progress: &mut Progress,
-        messages: Vec<jetstream::Message>,
-    ) -> Result<(), Restart> {
-        let facilities = self.target.router.facilities();
-        let written = progress.written();
-        let intent = progress.intent();
-        let mut files: Vec<FileBatch> = Vec::new();
-        let mut take = messages.len();
-        let mut last_seq = written;
-        let mut skipped = 0u64;
-        for (i, m) in messages.iter().enumerate() {
-            let seq = m.info().map(|i| i.stream_sequence).unwrap_or(0);
-            if seq <= written {
-                skipped += 1;
-                continue;
-            }
-            let header = |name: &str| {
-                m.headers
-                    .as_ref()
-                    .and_then(|h| h.get(name))
-                    .map(|v| v.as_str().to_string())
-            };
-            let (Some(app), Some(name)) = (header(H_APP), header(H_FACILITY)) else {
-                self.warn(
-                    "bad_message",
-                    &format!("message {seq} on {} has no {H_APP}/{H_FACILITY} headers: left in the stream", m.subject),
-                );
-                take = i;
-                break;
-            };
-            let Some(facility) = facilities.resolve(&app, &name).cloned() else {
-                self.warn(
-                    "unknown_app",
-                    &format!("app {app:?} is not in this node's facilities.conf: its records wait in the stream (add it and send SIGHUP)"),
-                );
-                take = i;
-                break;
-            };
-            let host = header(H_HOST).unwrap_or_default();
-            let own = facility.file_per_host && !host.is_empty() && self.own_file(&facility, &host);
-            let path = live_path(
-                &self.target.logdir,
-                &facility.app,
-                &facility.name,
-                own.then_some(host.as_str()),
-                self.target.gzip,
-            );
-            let lines = match super::ingest::lines_of(
-                &m.payload,
-                header(super::ingest::H_ENCODING).as_deref(),
-                MAX_MESSAGE_LINES,
-            ) {
-                Ok(lines) => lines,
-                Err(e) => {
-                    self.warn(
-                        "bad_message",
-                        &format!("message {seq} on {}: {e}: left in the stream", m.subject),
-                    );
-                    take = i;
-                    break;
-                }
-            };
-            let records = records_of(m);
-            let k = match files.iter().position(|f| f.path == path) {
-                Some(k) => k,
-                None => {
-                    files.push(FileBatch {
-                        path,
-                        facility,
-                        maybe: Vec::new(),
-                        maybe_records: 0,
-                        pieces: Vec::new(),
-                    });
-                    files.len() - 1
-                }
-            };
-            let f = &mut files[k];
-            if seq <= intent {
-                f.maybe.extend_from_slice(&lines);
-                f.maybe_records += records;
-            } else {
-                f.pieces.push((lines.into_owned(), records));
-            }
-            last_seq = seq;
-        }
-        if last_seq > written {
-            progress
-                .begin(last_seq)
-                .map_err(|e| Restart::Failed("progress_file", e.to_string()))?;
-        }
-        let mut acks: Vec<oneshot::Receiver<()>> = Vec::new();
-        let mut records_written = 0u64;
-        for FileBatch {
-            path,
-            facility,
-            maybe,
-            maybe_records,
-            mut pieces,
-        } in files
-        {
-            // The part a killed run was writing: written again only if the
-            // file does not already end with it.
-            if !maybe.is_empty() {
-                let done = written_prefix(&path, &maybe);
-                // Records are counted by line here: only the counters and
-                // flush_every use the count.
-                let done_records =
-                    (memchr::memchr_iter(b'\n', &maybe[..done]).count() as u32).min(maybe_records);
-                self.stats
-                    .redelivered_skipped
-                    .fetch_add(u64::from(done_records), Ordering::Relaxed);
-                tracing::info!(
-                    consumer = %self.durable,
-                    file = %path.display(),
-                    found_records = done_records,
-                    found_bytes = done,
-                    of_bytes = maybe.len(),
-                    "archive: a batch the last run was writing: what the file already ends with is not written again"
-                );
-                pieces.insert(0, (maybe[done..].to_vec(), maybe_records - done_records));
-            }
-            for (data, records) in pieces {
-                if data.is_empty() {
-                    continue;
-                }
-                records_written += u64::from(records);
-                let (tx, rx) = oneshot::channel();
-                let batch = WriteBatch {
-                    path: path.clone(),
-                    facility: facility.clone(),
-                    data,
-                    records,
-                    ack: Some(tx),
-                    wait_for_write: true,
-                };
-                if self.target.router.storage().write(batch).await.is_err() {
-                    return Err(Restart::Stop);
-                }
-                acks.push(rx);
-            }
-        }
-        for ack in acks {
-            if ack.await.is_err() {
-                return Err(Restart::Stop);
-            }
-        }
-        if last_seq > written {
-            progress
-                .done()
-                .map_err(|e| Restart::Failed("progress_file", e.to_string()))?;
-        }
-        self.stats
-            .records_archived
-            .fetch_add(records_written, Ordering::Relaxed);
-        self.stats
-            .redelivered_skipped
-            .fetch_add(skipped, Ordering::Relaxed);
-        // A lost acknowledgement only means a redelivery, which is skipped.
-        for m in &messages[..take] {
-            let _ = m.ack().await;
-        }
-        if take < messages.len() {
-            for m in &messages[take..] {
-                let _ = m.ack_with(AckKind::Nak(Some(MAX_BACKOFF))).await;
-            }
-            return Err(Restart::Failed(
-                "held_back",
-                format!(
-                    "{} messages left in the stream for now",
-                    messages.len() - take
-                ),
-            ));
-        }
-        Ok(())
-    }
-
-    /// Whether `host` gets (or has) a file of its own (the first
-    /// `max_hosts` hosts of a facility do, as standalone).
-    fn own_file(&mut self, facility: &Facility, host: &str) -> bool {
-        let seen = self
-            .hosts
-            .entry((facility.app.clone(), facility.name.clone()))
-            .or_default();
-        if seen.contains(host) {
-            return true;
-        }
-        if seen.len() < facility.max_hosts as usize {
-            seen.insert(host.to_owned());
-            return true;
-        }
-        false
-    }
-
     fn warn(&self, reason: &'static str, why: &str) {
         let v = self.notices.check(reason);
         if v.log {
@@ -521,15 +336,6 @@ impl Consumer {
             );
         }
     }
-}
-
-/// The record count a message says it holds (one if it does not say).
-fn records_of(m: &jetstream::Message) -> u32 {
-    m.headers
-        .as_ref()
-        .and_then(|h| h.get(super::ingest::H_RECORDS))
-        .and_then(|v| v.as_str().parse().ok())
-        .unwrap_or(1)
 }
 
 /// Sleeps `d`; true if `stop` was cancelled meanwhile.
