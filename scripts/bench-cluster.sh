@@ -11,7 +11,9 @@
 # cluster over a 3-node nats-server cluster on this machine (replicas = 3).
 # Each prints the client's send rate, the end-to-end rate (until every
 # line is in the archive's file) and each process's CPU-seconds per million
-# records, and how many NATS messages carried them. R3=no skips the
+# records, and how many NATS messages carried them. GOGC=400 (or any
+# value) reaches nats-server, and only it: its garbage collector's setting
+# (docs/cluster.md, "Tuning nats-server"). R3=no skips the
 # 3-server row. Needs nats-server (apt-get install nats-server). PROFILE=debug
 # runs the debug binaries (to try the script, not to measure).
 set -euo pipefail
@@ -136,6 +138,9 @@ cluster_run() {
     local ipid=$lpid iport=$lport
     wait_for "$work/$stream-archive/stderr" "archive consumer starting"
     run_bench "$name" "$iport" "$work/$stream-archive/logs/bench/root.log" "$ipid" "$apid" "$@"
+    for p in "$@"; do
+        echo "    nats-server $p peak RSS: $(awk '/VmHWM/ {print $2, $3}' "/proc/$p/status")" >&2
+    done
     # How many messages carried the records (the stream's last sequence).
     curl -s "http://127.0.0.1:$mport/jsz?streams=true" | python3 -c '
 import json, sys
