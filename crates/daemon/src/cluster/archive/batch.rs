@@ -12,10 +12,10 @@ use std::sync::atomic::Ordering;
 use async_nats::jetstream::{self, AckKind};
 use tokio::sync::oneshot;
 
-use super::super::ingest::{H_APP, H_ENCODING, H_FACILITY, H_HOST, H_RECORDS, lines_of};
-use super::super::resume::{Progress, written_prefix};
 use super::{Consumer, MAX_MESSAGE_LINES, Restart};
 use crate::cluster::MAX_BACKOFF;
+use crate::cluster::ingest::{H_APP, H_ENCODING, H_FACILITY, H_HOST, H_RECORDS, lines_of};
+use crate::cluster::resume::{Progress, written_prefix};
 use crate::config::Facility;
 use crate::storage::WriteBatch;
 use crate::storage::line::live_path;
