@@ -245,7 +245,14 @@ fn nodes_without_accepted_creds_are_refused_keep_serving_and_lose_nothing() {
     let stranger = nats
         .stranger
         .user_creds("loghogd", &tmp.path().join("stranger.creds"));
+    // Readable by others, too: a secret seed in a 0644 file is warned of.
+    std::fs::set_permissions(&stranger, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     let refused = node(&url, "ingest", "in-stranger", &extra(Some(&stranger)));
+    assert!(
+        refused.wait_for_output("reason=nats_creds_readable") && refused.has_output("mode=0644"),
+        "{}",
+        refused.output()
+    );
     let proxy = Proxy::start(refused.tcp);
     let client = loghog_client::Client::builder("gamma")
         .host("127.0.0.1")

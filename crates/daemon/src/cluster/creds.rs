@@ -5,6 +5,7 @@
 //! privileges are dropped: a file only root may read (as a secret should
 //! be) still serves a node that runs as `user = loghog`. The text is kept
 //! in memory and never printed.
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// A credentials file's path and contents.
@@ -12,6 +13,8 @@ use std::path::{Path, PathBuf};
 pub struct Credentials {
     path: PathBuf,
     text: String,
+    /// Its permission bits when read.
+    mode: u32,
 }
 
 impl Credentials {
@@ -29,10 +32,18 @@ impl Credentials {
                 path.display()
             )
         })?;
+        let mode = std::fs::metadata(path).map_or(0, |m| m.permissions().mode() & 0o7777);
         Ok(Credentials {
             path: path.to_path_buf(),
             text,
+            mode,
         })
+    }
+
+    /// The file's permission bits, when users other than its owner may
+    /// read it (it holds a secret seed).
+    pub fn readable_by_others(&self) -> Option<u32> {
+        (self.mode & 0o044 != 0).then_some(self.mode)
     }
 
     /// Where the credentials were read from.
@@ -78,7 +89,14 @@ mod tests {
             ),
         )
         .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         let c = Credentials::read(&path).unwrap();
+        assert_eq!(c.readable_by_others(), None);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert_eq!(
+            Credentials::read(&path).unwrap().readable_by_others(),
+            Some(0o640)
+        );
         assert_eq!(c.path(), path);
         assert!(c.connect_options().is_ok());
         assert!(!format!("{c:?}").contains(&seed), "{c:?}");

@@ -139,6 +139,18 @@ impl Cluster {
     /// keeps trying (a server that refuses its credentials included).
     pub async fn connect(settings: ClusterSettings) -> std::io::Result<Cluster> {
         let stats = Arc::new(ClusterStats::default());
+        if let Some(mode) = settings
+            .nats_creds
+            .as_ref()
+            .and_then(|c| c.readable_by_others())
+        {
+            tracing::warn!(
+                nats_creds = %settings.nats_creds.as_ref().map_or_else(Default::default, |c| c.path().display().to_string()),
+                mode = format!("{mode:04o}"),
+                reason = "nats_creds_readable",
+                "the NATS credentials file holds a secret seed, and users other than its owner may read it: chmod 600 it"
+            );
+        }
         // The credentials were read and checked with the configuration.
         let mut options = match &settings.nats_creds {
             Some(creds) => creds.connect_options()?,
