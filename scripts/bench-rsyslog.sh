@@ -7,6 +7,7 @@
 #
 #   scripts/bench-rsyslog.sh [MESSAGES] [SIZE]      (defaults: 1000000 200)
 #   SYNC=on scripts/bench-rsyslog.sh ...             omfile with sync="on"
+#   FLUSH_EVERY=N scripts/bench-rsyslog.sh ...       loghogd's flush_every (default 1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MESSAGES=${1:-1000000}
@@ -90,6 +91,7 @@ cat >"$work/facilities.conf" <<CONF
 rotate = size
 max_size = 100000000000
 backup_count = 1
+flush_every = ${FLUSH_EVERY:-1}
 CONF
 cat >"$work/loghogd.conf" <<CONF
 [main]
