@@ -132,8 +132,6 @@ struct Shared {
 /// One read waiting to be merged and published.
 struct Job {
     groups: Vec<Outgoing>,
-    /// The files it has lines for (its groups are taken by the merge).
-    files: Vec<FileKey>,
     /// Its bytes of the budget, held until JetStream has acknowledged it.
     permit: OwnedSemaphorePermit,
     /// Fired once it is acknowledged.
@@ -179,7 +177,11 @@ impl Publisher {
             .await
             .expect("the budget is never closed");
         // The queue's receiver lives as long as any publisher: never closed.
-        let _ = self.jobs.send(Job::new(groups, permit, done));
+        let _ = self.jobs.send(Job {
+            groups,
+            permit,
+            done,
+        });
         rx
     }
 
@@ -196,7 +198,11 @@ impl Publisher {
             return Err(n);
         };
         let (done, _) = oneshot::channel();
-        let _ = self.jobs.send(Job::new(groups, permit, done));
+        let _ = self.jobs.send(Job {
+            groups,
+            permit,
+            done,
+        });
         Ok(())
     }
 }
@@ -228,20 +234,19 @@ impl Shared {
                 bytes += job.bytes();
                 jobs.push(job);
             }
-            let groups = merge(jobs.iter_mut().flat_map(|j| std::mem::take(&mut j.groups)));
+            let counts: Vec<usize> = jobs.iter().map(|j| j.groups.len()).collect();
+            let (groups, into) = merge(jobs.iter_mut().flat_map(|j| std::mem::take(&mut j.groups)));
             let me = self.clone();
             tokio::spawn(async move {
                 let files = me.messages(groups);
-                let stored = futures_util::future::join_all(
-                    files.into_iter().map(|(key, f)| me.deliver_file(key, f)),
-                )
-                .await;
-                let failed: Vec<FileKey> = stored.into_iter().flatten().collect();
-                for job in jobs {
+                let stored: Vec<bool> =
+                    futures_util::future::join_all(files.into_iter().map(|f| me.deliver(f))).await;
+                let mut into = into.into_iter();
+                for (job, count) in jobs.into_iter().zip(counts) {
                     drop(job.permit);
                     // A read with lines for a file that lost some is not
                     // confirmed: an acked client resends it.
-                    if !job.files.iter().any(|f| failed.contains(f)) {
+                    if into.by_ref().take(count).all(|i| stored[i]) {
                         let _ = job.done.send(());
                     }
                 }
@@ -250,10 +255,9 @@ impl Shared {
     }
 
     /// Each file's messages, in order.
-    fn messages(&self, groups: Vec<Outgoing>) -> Vec<(FileKey, Vec<Message>)> {
+    fn messages(&self, groups: Vec<Outgoing>) -> Vec<Vec<Message>> {
         let mut files = Vec::with_capacity(groups.len());
         for g in groups {
-            let key = g.key();
             let mut out = Vec::with_capacity(g.cuts.len() + 1);
             let subject = format!("{}.{}", self.stream, g.app);
             let payload = Bytes::from(g.lines);
@@ -282,14 +286,9 @@ impl Shared {
                     records,
                 });
             }
-            files.push((key, out));
+            files.push(out);
         }
         files
-    }
-
-    /// [`Shared::deliver`] for one file: its key if some records were lost.
-    async fn deliver_file(&self, key: FileKey, messages: Vec<Message>) -> Option<FileKey> {
-        (!self.deliver(messages).await).then_some(key)
     }
 
     /// Publishes one file's `messages` until all are acknowledged, each
@@ -420,48 +419,40 @@ fn pieces(len: usize, records: u32, cuts: &[(usize, u32)]) -> Vec<(std::ops::Ran
 /// Budget permits for a read: its bytes of lines, at most the whole budget
 /// (a read larger than the budget waits until nothing else is in flight).
 fn permits(groups: &[Outgoing]) -> u32 {
-    let bytes: usize = groups.iter().map(|g| g.lines.len()).sum();
-    bytes.clamp(1, BUDGET_BYTES) as u32
+    lines_bytes(groups).clamp(1, BUDGET_BYTES) as u32
+}
+
+/// Bytes of lines in `groups`.
+fn lines_bytes(groups: &[Outgoing]) -> usize {
+    groups.iter().map(|g| g.lines.len()).sum()
 }
 
 /// A file a message is for: app, facility, host (empty unless
 /// `file_per_host`).
 type FileKey = (String, String, String);
 
-impl Outgoing {
-    fn key(&self) -> FileKey {
-        (self.app.clone(), self.facility.clone(), self.host.clone())
-    }
-}
-
 impl Job {
-    fn new(groups: Vec<Outgoing>, permit: OwnedSemaphorePermit, done: oneshot::Sender<()>) -> Job {
-        let files = groups.iter().map(Outgoing::key).collect();
-        Job {
-            groups,
-            files,
-            permit,
-            done,
-        }
-    }
-
     fn bytes(&self) -> usize {
-        self.groups.iter().map(|g| g.lines.len()).sum()
+        lines_bytes(&self.groups)
     }
 }
 
-/// Groups for the same file made one, in the order given; a cut is added
-/// where two joined groups together would pass [`CHUNK_BYTES`].
-fn merge(groups: impl Iterator<Item = Outgoing>) -> Vec<Outgoing> {
+/// Groups for the same file made one, in the order given, and for each
+/// group given the index of the one it went into; a cut is added where two
+/// joined groups together would pass [`CHUNK_BYTES`].
+fn merge(groups: impl Iterator<Item = Outgoing>) -> (Vec<Outgoing>, Vec<usize>) {
     let mut out: Vec<Outgoing> = Vec::new();
+    let mut into = Vec::new();
     let mut index: std::collections::HashMap<FileKey, usize> = std::collections::HashMap::new();
     for g in groups {
-        let key = g.key();
+        let key = (g.app.clone(), g.facility.clone(), g.host.clone());
         let Some(&i) = index.get(&key) else {
             index.insert(key, out.len());
+            into.push(out.len());
             out.push(g);
             continue;
         };
+        into.push(i);
         let o = &mut out[i];
         let base = o.lines.len();
         let tail = base - o.cuts.last().map_or(0, |c| c.0);
@@ -474,7 +465,7 @@ fn merge(groups: impl Iterator<Item = Outgoing>) -> Vec<Outgoing> {
         o.lines.extend_from_slice(&g.lines);
         o.records += g.records;
     }
-    out
+    (out, into)
 }
 
 #[cfg(test)]
@@ -543,7 +534,7 @@ mod tests {
 
     #[test]
     fn reads_for_one_file_merge_in_order_and_others_stay_apart() {
-        let merged = merge(
+        let (merged, _) = merge(
             [
                 group("a", "1\n2\n", Vec::new()),
                 group("b", "x\n", Vec::new()),
@@ -559,7 +550,7 @@ mod tests {
         // Joined past CHUNK_BYTES, the join is a cut; a read's own cuts
         // move with it.
         let big = "y".repeat(CHUNK_BYTES - 1) + "\n";
-        let merged = merge(
+        let (merged, _) = merge(
             [
                 group("a", &big, Vec::new()),
                 group("a", &format!("z\n{big}"), vec![(2, 1)]),

@@ -139,13 +139,11 @@ impl Cluster {
     /// keeps trying (a server that refuses its credentials included).
     pub async fn connect(settings: ClusterSettings) -> std::io::Result<Cluster> {
         let stats = Arc::new(ClusterStats::default());
-        if let Some(mode) = settings
-            .nats_creds
-            .as_ref()
-            .and_then(|c| c.readable_by_others())
+        if let Some(creds) = &settings.nats_creds
+            && let Some(mode) = creds.readable_by_others()
         {
             tracing::warn!(
-                nats_creds = %settings.nats_creds.as_ref().map_or_else(Default::default, |c| c.path().display().to_string()),
+                nats_creds = %creds.path().display(),
                 mode = format!("{mode:04o}"),
                 reason = "nats_creds_readable",
                 "the NATS credentials file holds a secret seed, and users other than its owner may read it: chmod 600 it"
